@@ -1,0 +1,134 @@
+"""Every way an authorization can fail, as one flat list of named errors.
+
+Shaped after aws-jwt-verify's ``error.ts``: each failure is its own class so tests can assert on
+the type, and each carries a stable ``reason`` code that ends up in the audit event. Messages
+never contain the credential itself (no token, key secret or signature), only what is safe to log.
+
+``outcome`` says how the handler answers: ``"unauthorized"`` (401: we do not know who is calling)
+or ``"forbidden"`` (403/Deny: we know who, or cannot safely decide what they may do).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+Outcome = Literal["unauthorized", "forbidden"]
+
+
+class GatekeeperError(Exception):
+    """Base of all authorization failures; ``reason`` is the stable code for audit events."""
+
+    reason: ClassVar[str] = "error"
+    outcome: ClassVar[Outcome] = "unauthorized"
+
+
+# --- request -------------------------------------------------------------------------------
+class MalformedEvent(GatekeeperError):
+    reason = "malformed_event"
+
+
+class MissingCredentials(GatekeeperError):
+    reason = "missing_credentials"
+
+
+class AmbiguousCredentials(GatekeeperError):
+    reason = "ambiguous_credentials"
+
+
+# --- JWT -----------------------------------------------------------------------------------
+class InvalidToken(GatekeeperError):
+    """The token cannot be parsed as a JWT (or a claim has the wrong type)."""
+
+    reason = "invalid_token"
+
+
+class TokenTooLarge(InvalidToken):
+    reason = "token_too_large"
+
+
+class UnknownIssuer(InvalidToken):
+    reason = "unknown_issuer"
+
+
+class UnsupportedAlgorithm(InvalidToken):
+    reason = "unsupported_algorithm"
+
+
+class KidNotFound(InvalidToken):
+    reason = "unknown_kid"
+
+
+class JwksUnavailable(InvalidToken):
+    """The key is not cached and the JWKS endpoint cannot be reached (or is penalised)."""
+
+    reason = "jwks_unavailable"
+
+
+class InvalidSignature(InvalidToken):
+    reason = "invalid_signature"
+
+
+class ExpiredToken(InvalidToken):
+    reason = "token_expired"
+
+
+class TokenNotYetValid(InvalidToken):
+    reason = "token_not_yet_valid"
+
+
+class InvalidAudience(InvalidToken):
+    reason = "invalid_audience"
+
+
+class InvalidIssuer(InvalidToken):
+    reason = "invalid_issuer"
+
+
+class MissingClaim(InvalidToken):
+    reason = "missing_claim"
+
+
+# --- API keys ------------------------------------------------------------------------------
+class MalformedApiKey(GatekeeperError):
+    reason = "malformed_api_key"
+
+
+class UnknownApiKey(GatekeeperError):
+    reason = "unknown_api_key"
+
+
+class InvalidApiKeySecret(GatekeeperError):
+    reason = "invalid_api_key_secret"
+
+
+class RevokedApiKey(GatekeeperError):
+    reason = "api_key_revoked"
+
+
+class ExpiredApiKey(GatekeeperError):
+    reason = "api_key_expired"
+
+
+class RotatedApiKey(GatekeeperError):
+    """The key was replaced by a rotation and its grace window has ended."""
+
+    reason = "api_key_rotated"
+
+
+# --- after authentication: we know who, so these are Deny (403) ----------------------------
+class ConfigUnavailable(GatekeeperError):
+    """RBAC data could not be read or is invalid: deny rather than guess."""
+
+    reason = "config_unavailable"
+    outcome = "forbidden"
+
+
+class StoreUnavailable(GatekeeperError):
+    """The store failed while authenticating (e.g. API key lookup): we cannot tell who it is."""
+
+    reason = "store_unavailable"
+
+
+class TenantMismatch(GatekeeperError):
+    reason = "tenant_mismatch"
+    outcome = "forbidden"

@@ -1,0 +1,1 @@
+"""What a caller may do: roles, permissions and the pure decision over them."""

@@ -1,0 +1,290 @@
+"""Roles, permissions and path patterns: the data RBAC decisions are made over.
+
+Path pattern syntax (validated when a permission is built, so bad rules never reach a request):
+
+- ``/orders``          a literal path
+- ``/orders/{id}``     ``{name}`` matches exactly one segment
+- ``/orders/*``        ``*`` matches exactly one segment
+- ``/orders/**``       ``**`` (last segment only) matches zero or more segments: ``/orders``,
+                       ``/orders/1``, ``/orders/1/items``
+- ``/t/{tenant}/x``    ``{tenant}`` is reserved: it matches only the caller's own tenant
+
+Methods are HTTP verbs or ``*`` (any). A permission may be limited to one API id and/or stage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
+HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+Effect = Literal["allow", "deny"]
+
+TENANT_PARAM = "tenant"
+DEFAULT_TENANT = "default"
+"""Tenant of role assignments for principals that carry no tenant."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# Characters API Gateway allows in resource paths; wildcards and braces have meaning here.
+_LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One parsed path segment: ``literal``, ``one`` (``*`` / ``{param}``), ``tenant`` or ``rest``."""
+
+    kind: Literal["literal", "one", "tenant", "rest"]
+    value: str = ""
+
+
+def parse_pattern(pattern: str) -> tuple[Segment, ...]:
+    """Parse and validate a path pattern; raises ``ValueError`` naming the bad segment."""
+    if not pattern.startswith("/"):
+        raise ValueError(f"path pattern must start with '/': {pattern!r}")
+    if pattern == "/":
+        return ()
+    raw = pattern[1:].split("/")
+    segments: list[Segment] = []
+    for i, part in enumerate(raw):
+        if part == "":
+            raise ValueError(f"empty segment in path pattern {pattern!r}")
+        if part == "**":
+            if i != len(raw) - 1:
+                raise ValueError(f"'**' may only be the last segment: {pattern!r}")
+            segments.append(Segment("rest"))
+        elif part == "*":
+            segments.append(Segment("one"))
+        elif m := _PARAM.match(part):
+            kind: Literal["tenant", "one"] = "tenant" if m.group(1) == TENANT_PARAM else "one"
+            segments.append(Segment(kind, m.group(1)))
+        elif _LITERAL.match(part):
+            segments.append(Segment("literal", part))
+        else:
+            raise ValueError(f"invalid segment {part!r} in path pattern {pattern!r}")
+    return tuple(segments)
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """Split a concrete request path into segments (``/`` is the empty tuple)."""
+    return tuple(p for p in path.split("/") if p)
+
+
+def path_matches(segments: tuple[Segment, ...], path: tuple[str, ...], tenant: str | None) -> bool:
+    """Match parsed pattern segments against concrete path segments."""
+    for i, seg in enumerate(segments):
+        if seg.kind == "rest":
+            return True
+        if i >= len(path):
+            return False
+        if seg.kind == "literal" and path[i] != seg.value:
+            return False
+        if seg.kind == "tenant" and (tenant is None or path[i] != tenant):
+            return False
+    return len(segments) == len(path)
+
+
+class Permission(BaseModel):
+    """One rule of a role: allow or deny ``methods`` on ``path`` (optionally one API/stage)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect: Effect = "allow"
+    methods: tuple[HttpMethod, ...] = ("*",)
+    path: str
+    api_id: str | None = None
+    stage: str | None = None
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = (value,)
+        if isinstance(value, list | tuple):
+            return tuple(v.upper() if isinstance(v, str) else v for v in value)
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one method (or '*') is required")
+        if "*" in value and len(value) > 1:
+            raise ValueError("'*' already covers every method; list it alone")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _valid_pattern(cls, value: str) -> str:
+        parse_pattern(value)
+        return value
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return _parsed(self.path)
+
+    def applies_to(self, api_id: str, stage: str) -> bool:
+        return (self.api_id in (None, api_id)) and (self.stage in (None, stage))
+
+    def matches(self, method: str, path: tuple[str, ...], tenant: str | None) -> bool:
+        return ("*" in self.methods or method in self.methods) and path_matches(
+            self.segments, path, tenant
+        )
+
+
+_PATTERN_CACHE: dict[str, tuple[Segment, ...]] = {}
+
+
+def _parsed(path: str) -> tuple[Segment, ...]:
+    found = _PATTERN_CACHE.get(path)
+    if found is None:
+        found = _PATTERN_CACHE[path] = parse_pattern(path)
+    return found
+
+
+class Role(BaseModel):
+    """A named set of permissions; ``inherits`` pulls in other roles' permissions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    permissions: tuple[Permission, ...] = ()
+    inherits: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"invalid role name {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_self(self) -> Role:
+        if self.name in self.inherits:
+            raise ValueError(f"role {self.name!r} cannot inherit itself")
+        return self
+
+
+class ClaimMapping(BaseModel):
+    """Grant ``roles`` to JWT callers whose claim ``claim`` contains ``value``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    claim: str = Field(min_length=1)
+    value: str = Field(min_length=1)
+    roles: tuple[str, ...] = Field(min_length=1)
+    issuer: str | None = Field(default=None, description="Issuer name; None means any issuer.")
+
+
+class RoleAssignment(BaseModel):
+    """The roles a principal holds in one tenant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    principal_id: str = Field(min_length=1)
+    tenant: str = Field(min_length=1)
+    roles: tuple[str, ...] = ()
+
+
+class ApiRoutes(BaseModel):
+    """The routes of one API stage, so a policy can be checked against every one of them.
+
+    Routes are ``"VERB /path"`` with ``{param}`` segments (``{proxy+}`` for greedy), exactly as
+    API Gateway defines them; ``ANY`` stands for every verb.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_id: str = Field(min_length=1)
+    stage: str = Field(min_length=1)
+    routes: tuple[str, ...] = ()
+
+    @field_validator("routes")
+    @classmethod
+    def _valid_routes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for route in value:
+            parse_route(route)
+        return value
+
+
+_ROUTE_PARAM = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\+?\}$")
+
+
+def parse_route(route: str) -> tuple[str, str]:
+    """Split ``"GET /orders/{id}"`` into verb and path; raises ``ValueError`` when malformed."""
+    verb, sep, path = route.strip().partition(" ")
+    verb = verb.upper()
+    if not sep or verb not in (*HTTP_METHODS, "ANY") or not path.startswith("/"):
+        raise ValueError(f"route must look like 'GET /path': {route!r}")
+    for part in split_path(path):
+        if not (_ROUTE_PARAM.match(part) or _LITERAL.match(part)):
+            raise ValueError(f"invalid segment {part!r} in route {route!r}")
+    return verb, path
+
+
+class RoleCycleError(ValueError):
+    """Role inheritance forms a cycle (or names a role that does not exist)."""
+
+
+def check_inheritance(roles: Mapping[str, Role]) -> None:
+    """Reject cycles and unknown parents so that resolution can never loop or silently widen."""
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join((*trail[trail.index(name) :], name))
+            raise RoleCycleError(f"role inheritance cycle: {cycle}")
+        state[name] = 1
+        for parent in roles[name].inherits:
+            if parent not in roles:
+                raise RoleCycleError(f"role {name!r} inherits unknown role {parent!r}")
+            visit(parent, (*trail, name))
+        state[name] = 2
+
+    for name in roles:
+        visit(name, ())
+
+
+class RbacSnapshot(BaseModel):
+    """Everything RBAC needs except per-principal data, loaded at once and cached by version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 0
+    roles: dict[str, Role] = Field(default_factory=dict)
+    claim_mappings: tuple[ClaimMapping, ...] = ()
+    apis: tuple[ApiRoutes, ...] = ()
+
+    @model_validator(mode="after")
+    def _acyclic(self) -> RbacSnapshot:
+        for key, role in self.roles.items():
+            if key != role.name:
+                raise ValueError(f"role stored under {key!r} is named {role.name!r}")
+        check_inheritance(self.roles)
+        return self
+
+    def expand(self, role_names: Iterable[str]) -> tuple[str, ...]:
+        """The roles plus everything they inherit, in a stable order; unknown names are dropped."""
+        seen: dict[str, None] = {}
+        stack = [n for n in sorted(set(role_names), reverse=True) if n in self.roles]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen[name] = None
+            stack.extend(sorted(self.roles[name].inherits, reverse=True))
+        return tuple(seen)
+
+    def routes_for(self, api_id: str, stage: str) -> tuple[str, ...] | None:
+        """The route catalog for an API stage (``*`` stage entries apply to every stage)."""
+        exact = [a for a in self.apis if a.api_id == api_id and a.stage == stage]
+        wild = [a for a in self.apis if a.api_id == api_id and a.stage == "*"]
+        chosen = exact or wild
+        return chosen[0].routes if chosen else None
