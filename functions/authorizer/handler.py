@@ -1,0 +1,55 @@
+"""API Gateway Lambda authorizer (REST TOKEN/REQUEST, HTTP API payload 2.0).
+
+Thin by design: build the :class:`~gatekeeper.authorizer.Authorizer` once per container, hand it
+the event, and translate its result. ``raise Exception("Unauthorized")`` is the one way a Lambda
+authorizer makes API Gateway answer 401; every other outcome is a policy (Allow/Deny) or an HTTP
+API simple response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from gatekeeper.authorizer import Authorizer
+from gatekeeper.config import Settings, SettingsError
+
+logger = Logger(service="gatekeeper-authorizer")
+metrics = Metrics(namespace="Gatekeeper", service="authorizer")
+
+_authorizer: Authorizer | None = None
+
+
+class Unauthorized(Exception):  # noqa: N818 - API Gateway matches this exact message
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def get_authorizer() -> Authorizer:
+    """Created on first use and kept for the container's life (JWKS and config caches)."""
+    global _authorizer  # noqa: PLW0603 - per-container singleton, the Lambda way
+    if _authorizer is None:
+        _authorizer = Authorizer.from_settings(Settings.from_env(), logger=logger)
+    return _authorizer
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        authorizer = get_authorizer()
+    except Exception as exc:  # fail closed; a SettingsError names the variable, holds no secret
+        detail = str(exc) if isinstance(exc, SettingsError) else type(exc).__name__
+        logger.error("authorizer is misconfigured; denying", extra={"error": detail})
+        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
+        raise Unauthorized from None
+    result = authorizer.authorize(event)
+    metrics.add_metric(
+        name=f"Decision_{result.audit.decision}", unit=MetricUnit.Count, value=1
+    )
+    if result.unauthorized or result.response is None:
+        raise Unauthorized
+    return result.response

@@ -1,0 +1,1 @@
+"""Audit events: one per decision, never holding a credential."""

@@ -1,0 +1,279 @@
+"""One authorization, end to end: event → principal → RBAC decision → response + audit event.
+
+The order is fixed and every step fails closed: a problem before we know who is calling is a 401
+(``Unauthorized``); a problem after that is a Deny (403). Nothing here raises: every outcome,
+including an unexpected exception, comes back as an :class:`AuthorizerResult` with its audit event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from gatekeeper.audit.emit import AuditEmitter, LogAuditEmitter
+from gatekeeper.audit.event import AuditEvent, iso_time
+from gatekeeper.clock import Clock, system_clock
+from gatekeeper.config import Settings
+from gatekeeper.errors import (
+    AmbiguousCredentials,
+    ConfigUnavailable,
+    GatekeeperError,
+    MissingCredentials,
+    StoreUnavailable,
+    TenantMismatch,
+    UnknownApiKey,
+)
+from gatekeeper.identity.api_keys import check_key, parse_key
+from gatekeeper.identity.jwt_verifier import JwtVerifier
+from gatekeeper.identity.principal import Principal
+from gatekeeper.policy_builder import (
+    PolicyResult,
+    build_policy,
+    deny_response,
+    http_simple_response,
+    rest_response,
+)
+from gatekeeper.rbac.evaluator import Decision, evaluate, grants_for, resolve_roles
+from gatekeeper.requests import AccessRequest, EventKind, parse_event
+from gatekeeper.store.config_cache import ConfigCache
+from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ContextValue = str | int | bool
+
+
+@dataclass(frozen=True)
+class AuthorizerResult:
+    """What the handler returns (``response``) or whether it must answer 401 (``unauthorized``)."""
+
+    audit: AuditEvent
+    response: dict[str, Any] | None = None
+    unauthorized: bool = False
+    principal: Principal | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Outcome:
+    """Facts gathered along the way, for the audit event whatever the ending."""
+
+    request: AccessRequest | None = None
+    principal: Principal | None = None
+    roles: tuple[str, ...] = ()
+    decision: Decision | None = None
+    policy: PolicyResult | None = None
+    config_version: int | None = None
+
+
+class Authorizer:
+    """Holds the per-container state (config cache, JWKS cache); one instance per container."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config: ConfigCache,
+        jwt_verifier: JwtVerifier,
+        emitter: AuditEmitter,
+        clock: Clock = system_clock,
+        perf_counter: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._settings = settings
+        self._config = config
+        self._jwt = jwt_verifier
+        self._emitter = emitter
+        self._clock = clock
+        self._perf = perf_counter
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        logger: Logger,
+        store: ConfigStore | None = None,
+        emitter: AuditEmitter | None = None,
+        clock: Clock = system_clock,
+    ) -> Authorizer:
+        """Build clients once per container (short timeouts: the authorizer answers in ms)."""
+        if store is None:
+            store = DynamoConfigStore(_dynamodb_client(settings), settings.config_table)
+        return cls(
+            settings,
+            config=ConfigCache(
+                store,
+                clock=clock,
+                refresh_seconds=settings.config_refresh_seconds,
+                max_entries=settings.cache_max_entries,
+            ),
+            jwt_verifier=JwtVerifier(settings.issuers, clock=clock),
+            emitter=emitter or LogAuditEmitter(logger),
+            clock=clock,
+        )
+
+    def authorize(self, event: Any) -> AuthorizerResult:
+        started = self._perf()
+        facts = _Outcome()
+        try:
+            facts.request = parse_event(
+                event,
+                api_key_prefix=self._settings.api_key_prefix,
+                tenant_header=self._settings.tenant_header,
+            )
+            facts.principal = self._authenticate(facts.request)
+        except GatekeeperError as exc:
+            return self._finish(facts, started, unauthorized=True, reason=exc.reason)
+        except Exception:  # fail closed on anything unexpected, without echoing its message
+            return self._finish(facts, started, unauthorized=True, reason="internal_error")
+
+        try:
+            self._decide(facts)
+        except GatekeeperError as exc:
+            return self._finish(facts, started, reason=exc.reason)
+        except Exception:
+            return self._finish(facts, started, reason="internal_error")
+        assert facts.decision is not None  # noqa: S101 - _decide sets it or raises
+        return self._finish(facts, started, reason=facts.decision.reason)
+
+    # --- steps -------------------------------------------------------------------------------
+    def _authenticate(self, request: AccessRequest) -> Principal:
+        creds = request.credentials
+        if creds.ambiguous:
+            raise AmbiguousCredentials("both a bearer token and an API key were presented")
+        if creds.api_key is not None:
+            key_id, secret = parse_key(
+                creds.api_key.get_secret_value(), self._settings.api_key_prefix
+            )
+            try:
+                record = self._config.api_key(key_id)
+            except Exception:
+                raise StoreUnavailable("API key lookup failed") from None
+            if record is None:
+                raise UnknownApiKey(f"no API key with id {key_id}")
+            return check_key(record, secret, self._clock())
+        if creds.bearer is not None:
+            return self._jwt.verify(creds.bearer.get_secret_value())
+        raise MissingCredentials("no bearer token or API key")
+
+    def _decide(self, facts: _Outcome) -> None:
+        request, principal = facts.request, facts.principal
+        assert request is not None and principal is not None  # noqa: S101
+        if request.tenant_hint is not None and request.tenant_hint != principal.tenant:
+            raise TenantMismatch("tenant header does not match the caller's tenant")
+        try:
+            snapshot = self._config.snapshot()
+            assignments = self._config.assignments(principal.principal_id)
+        except Exception:
+            raise ConfigUnavailable("RBAC data could not be read") from None
+        facts.config_version = snapshot.version
+        facts.roles = resolve_roles(snapshot, principal, assignments)
+        arn = request.arn
+        grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
+        facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
+        facts.policy = build_policy(
+            arn=arn,
+            grants=grants,
+            tenant=principal.tenant,
+            routes=snapshot.routes_for(arn.api_id, arn.stage),
+            max_bytes=self._settings.policy_max_bytes,
+        )
+
+    # --- answer ------------------------------------------------------------------------------
+    def _finish(
+        self, facts: _Outcome, started: float, *, reason: str, unauthorized: bool = False
+    ) -> AuthorizerResult:
+        allowed = (
+            not unauthorized
+            and facts.decision is not None
+            and facts.decision.allowed
+            and facts.policy is not None
+            and facts.policy.allows_request
+        )
+        if facts.decision is not None and facts.decision.allowed and not allowed:
+            reason = "policy_mismatch"  # the policy could not express the decision: denied
+        response = None if unauthorized else self._response(facts, allowed, reason)
+        audit = self._audit(facts, started, reason, allowed=allowed, unauthorized=unauthorized)
+        try:
+            self._emitter.emit(audit)
+        except Exception:  # an audit transport failure must not change the decision
+            pass
+        return AuthorizerResult(
+            audit=audit, response=response, unauthorized=unauthorized, principal=facts.principal
+        )
+
+    def _response(self, facts: _Outcome, allowed: bool, reason: str) -> dict[str, Any]:
+        request, principal = facts.request, facts.principal
+        assert request is not None and principal is not None  # noqa: S101
+        context = self._context(facts, reason)
+        if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
+            return http_simple_response(allowed, context)
+        usage_key = principal.usage_identifier if self._settings.usage_identifier_key else None
+        if facts.policy is None:  # failed before a policy existed: deny just this request
+            return deny_response(principal.principal_id, request.arn, context)
+        return rest_response(principal.principal_id, facts.policy, context, usage_key)
+
+    def _context(self, facts: _Outcome, reason: str) -> dict[str, ContextValue]:
+        """Scalars only (API Gateway rejects objects and arrays in the context)."""
+        principal = facts.principal
+        assert principal is not None  # noqa: S101
+        values: Mapping[str, ContextValue | None] = {
+            "principalId": principal.principal_id,
+            "tenant": principal.tenant,
+            "authMethod": principal.auth_method,
+            "issuer": principal.issuer,
+            "keyId": principal.key_id,
+            "roles": ",".join(facts.roles),
+            "scopes": " ".join(sorted(principal.scopes)),
+            "reason": reason,
+            "matchedRule": facts.decision.matched_rule if facts.decision else None,
+            "policyScope": facts.policy.scope if facts.policy else None,
+            "configVersion": facts.config_version,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def _audit(
+        self, facts: _Outcome, started: float, reason: str, *, allowed: bool, unauthorized: bool
+    ) -> AuditEvent:
+        request, principal = facts.request, facts.principal
+        arn = request.arn if request else None
+        return AuditEvent(
+            time=iso_time(self._clock()),
+            request_id=request.request_id if request else None,
+            decision="unauthorized" if unauthorized else ("allow" if allowed else "deny"),
+            reason=reason,
+            principal_id=principal.principal_id if principal else None,
+            tenant=principal.tenant if principal else None,
+            auth_method=principal.auth_method if principal else None,
+            issuer=principal.issuer if principal else None,
+            key_id=principal.key_id if principal else None,
+            roles=facts.roles,
+            event_kind=request.kind.value if request else None,
+            api_id=arn.api_id if arn else None,
+            stage=arn.stage if arn else None,
+            method=arn.method if arn else None,
+            path=arn.path if arn else None,
+            route_key=request.route_key if request else None,
+            source_ip=request.source_ip if request else None,
+            user_agent=request.user_agent if request else None,
+            matched_rule=facts.decision.matched_rule if facts.decision else None,
+            policy_scope=facts.policy.scope if facts.policy else None,
+            config_version=facts.config_version,
+            latency_ms=round((self._perf() - started) * 1000, 3),
+        )
+
+
+def _dynamodb_client(settings: Settings) -> DynamoDBClient:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=1,
+        read_timeout=2,
+        retries={"mode": "standard", "max_attempts": 2},
+    )
+    return boto3.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)

@@ -1,0 +1,74 @@
+"""Settings, read from the environment and validated once at cold start.
+
+Every variable is ``GATEKEEPER_<FIELD>`` (upper case). A bad value raises :class:`SettingsError`
+naming the variable, so a misconfigured deployment says exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gatekeeper.identity.jwt_verifier import IssuerConfig
+
+ENV_PREFIX = "GATEKEEPER_"
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a valid configuration."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config_table: str = Field(min_length=3, description="DynamoDB config table name.")
+    counters_table: str | None = Field(default=None, description="DynamoDB counters table name.")
+    issuers: tuple[IssuerConfig, ...] = Field(
+        default=(), description="JSON list of trusted JWT issuers."
+    )
+    config_refresh_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="Upper bound for a rule change to take effect."
+    )
+    api_key_prefix: str = Field(default="gk", pattern=r"^[a-z][a-z0-9]{1,9}$")
+    tenant_header: str = Field(default="x-tenant-id", min_length=1)
+    http_api_response: Literal["simple", "iam"] = Field(
+        default="simple", description="HTTP API (payload 2.0) answer format."
+    )
+    usage_identifier_key: bool = Field(
+        default=False, description="Return usageIdentifierKey for API-key callers."
+    )
+    policy_max_bytes: int = Field(default=6144, ge=1024, le=8192)
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    dynamodb_endpoint: str | None = Field(
+        default=None, description="Override the DynamoDB endpoint (local testing)."
+    )
+
+    @field_validator("issuers", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else ()
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        raw = {
+            name: env[f"{ENV_PREFIX}{name.upper()}"]
+            for name in cls.model_fields
+            if f"{ENV_PREFIX}{name.upper()}" in env
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{str(err['loc'][0]).upper()}"
+                + (f"[{'.'.join(str(p) for p in err['loc'][1:])}]" if len(err["loc"]) > 1 else "")
+                + f": {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,1 @@
+"""Storage: the config table (RBAC, keys) and, later, the counters table."""

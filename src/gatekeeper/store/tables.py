@@ -1,0 +1,70 @@
+"""Key design of the config table (single-table, ``pk``/``sk`` strings).
+
+=================================  ==========================  ===============================
+pk                                 sk                          holds
+=================================  ==========================  ===============================
+``RBAC``                           ``VERSION``                 ``version`` (N): bumped by
+                                                               every change
+``RBAC``                           ``ROLE#<name>``             a role
+``RBAC``                           ``CLAIMMAP#<n>``            a claim mapping
+``RBAC``                           ``API#<api id>#<stage>``    an API stage's route catalog
+``PRINCIPAL#<principal id>``       ``TENANT#<tenant>``         roles of a principal in a tenant
+``APIKEY#<key id>``                ``APIKEY``                  an API key record (hash only)
+=================================  ==========================  ===============================
+
+Everything RBAC needs for every request (roles, mappings, catalogs) sits in one partition and
+loads with one paginated Query; per-caller items are point reads. Documents are stored as JSON
+in a ``doc`` attribute so that the pydantic models stay the single schema.
+"""
+
+from __future__ import annotations
+
+RBAC_PK = "RBAC"
+VERSION_SK = "VERSION"
+ROLE_PREFIX = "ROLE#"
+CLAIMMAP_PREFIX = "CLAIMMAP#"
+API_PREFIX = "API#"
+PRINCIPAL_PREFIX = "PRINCIPAL#"
+TENANT_PREFIX = "TENANT#"
+APIKEY_PREFIX = "APIKEY#"
+APIKEY_SK = "APIKEY"
+
+
+def role_key(name: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{ROLE_PREFIX}{name}"}
+
+
+def claim_mapping_key(claim: str, value: str, issuer: str | None) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{CLAIMMAP_PREFIX}{issuer or '*'}#{claim}#{value}"}
+
+
+def api_key(api_id: str, stage: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{API_PREFIX}{api_id}#{stage}"}
+
+
+def assignment_key(principal_id: str, tenant: str) -> dict[str, str]:
+    return {"pk": f"{PRINCIPAL_PREFIX}{principal_id}", "sk": f"{TENANT_PREFIX}{tenant}"}
+
+
+def apikey_key(key_id: str) -> dict[str, str]:
+    return {"pk": f"{APIKEY_PREFIX}{key_id}", "sk": APIKEY_SK}
+
+
+def version_key() -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": VERSION_SK}
+
+
+def table_definition(name: str) -> dict[str, object]:
+    """CreateTable arguments for the config table (used by the demo, tests and local set-ups)."""
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
