@@ -23,7 +23,7 @@ metrics = Metrics(namespace="Gatekeeper", service="authorizer")
 _authorizer: Authorizer | None = None
 
 
-class Unauthorized(Exception):  # noqa: N818 - API Gateway matches this exact message
+class Unauthorized(Exception):
     def __init__(self) -> None:
         super().__init__("Unauthorized")
 
@@ -47,9 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         raise Unauthorized from None
     result = authorizer.authorize(event)
-    metrics.add_metric(
-        name=f"Decision_{result.audit.decision}", unit=MetricUnit.Count, value=1
-    )
+    metrics.add_metric(name=f"Decision_{result.audit.decision}", unit=MetricUnit.Count, value=1)
     if result.unauthorized or result.response is None:
         raise Unauthorized
     return result.response

@@ -7,6 +7,7 @@ including an unexpected exception, comes back as an :class:`AuthorizerResult` wi
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ class Authorizer:
             return self._finish(facts, started, reason=exc.reason)
         except Exception:
             return self._finish(facts, started, reason="internal_error")
-        assert facts.decision is not None  # noqa: S101 - _decide sets it or raises
+        assert facts.decision is not None
         return self._finish(facts, started, reason=facts.decision.reason)
 
     # --- steps -------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class Authorizer:
 
     def _decide(self, facts: _Outcome) -> None:
         request, principal = facts.request, facts.principal
-        assert request is not None and principal is not None  # noqa: S101
+        assert request is not None and principal is not None
         if request.tenant_hint is not None and request.tenant_hint != principal.tenant:
             raise TenantMismatch("tenant header does not match the caller's tenant")
         try:
@@ -194,21 +195,20 @@ class Authorizer:
             and facts.policy is not None
             and facts.policy.allows_request
         )
-        if facts.decision is not None and facts.decision.allowed and not allowed:
+        policy_refused = facts.policy is not None and not facts.policy.allows_request
+        if policy_refused and facts.decision is not None and facts.decision.allowed:
             reason = "policy_mismatch"  # the policy could not express the decision: denied
         response = None if unauthorized else self._response(facts, allowed, reason)
         audit = self._audit(facts, started, reason, allowed=allowed, unauthorized=unauthorized)
-        try:
+        with contextlib.suppress(Exception):  # an audit failure must not change the decision
             self._emitter.emit(audit)
-        except Exception:  # an audit transport failure must not change the decision
-            pass
         return AuthorizerResult(
             audit=audit, response=response, unauthorized=unauthorized, principal=facts.principal
         )
 
     def _response(self, facts: _Outcome, allowed: bool, reason: str) -> dict[str, Any]:
         request, principal = facts.request, facts.principal
-        assert request is not None and principal is not None  # noqa: S101
+        assert request is not None and principal is not None
         context = self._context(facts, reason)
         if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
             return http_simple_response(allowed, context)
@@ -220,7 +220,7 @@ class Authorizer:
     def _context(self, facts: _Outcome, reason: str) -> dict[str, ContextValue]:
         """Scalars only (API Gateway rejects objects and arrays in the context)."""
         principal = facts.principal
-        assert principal is not None  # noqa: S101
+        assert principal is not None
         values: Mapping[str, ContextValue | None] = {
             "principalId": principal.principal_id,
             "tenant": principal.tenant,

@@ -88,6 +88,12 @@ class MissingClaim(InvalidToken):
     reason = "missing_claim"
 
 
+class KeyAlgorithmMismatch(InvalidToken):
+    """The JWK for the token's kid is not for the token's ``alg`` (its own alg or key type)."""
+
+    reason = "key_algorithm_mismatch"
+
+
 # --- API keys ------------------------------------------------------------------------------
 class MalformedApiKey(GatekeeperError):
     reason = "malformed_api_key"

@@ -25,7 +25,7 @@ BEARER = "bearer "
 
 
 class EventKind(StrEnum):
-    REST_TOKEN = "rest_token"
+    REST_TOKEN = "rest_token"  # noqa: S105 - an event kind, not a credential
     REST_REQUEST = "rest_request"
     HTTP_V2 = "http_v2"
 

@@ -33,7 +33,7 @@ def make(**kw: object) -> tuple[ApiKeyRecord, str]:
         roles=("reader",),
         scopes=("orders:read",),
         usage_identifier="usage-123",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     return record, secret
 

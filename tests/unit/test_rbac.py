@@ -25,11 +25,11 @@ from gatekeeper.rbac.model import (
 
 
 def allow(path: str, *methods: str, **kw: str) -> Permission:
-    return Permission(path=path, methods=methods or ("*",), **kw)  # type: ignore[arg-type]
+    return Permission(path=path, methods=methods or ("*",), **kw)
 
 
 def deny(path: str, *methods: str, **kw: str) -> Permission:
-    return Permission(effect="deny", path=path, methods=methods or ("*",), **kw)  # type: ignore[arg-type]
+    return Permission(effect="deny", path=path, methods=methods or ("*",), **kw)
 
 
 def decide(perms: list[Permission], method: str, path: str, tenant: str | None = None) -> bool:
@@ -65,16 +65,16 @@ def test_path_patterns(pattern: str, path: str, expected: bool) -> None:
     "bad", ["orders", "/orders//x", "/**/x", "/a/b**", "/{1bad}", "/a b", "/x/{id"]
 )
 def test_invalid_patterns_are_rejected(bad: str) -> None:
-    with pytest.raises(ValueError, match="pattern|segment"):
+    with pytest.raises(ValueError, match=r"pattern|segment"):
         parse_pattern(bad)
     with pytest.raises(ValidationError):
         Permission(path=bad)
 
 
 def test_methods_are_normalised_and_validated() -> None:
-    assert Permission(path="/x", methods=["get", "post"]).methods == ("GET", "POST")  # type: ignore[list-item]
+    assert Permission(path="/x", methods=["get", "post"]).methods == ("GET", "POST")
     with pytest.raises(ValidationError):
-        Permission(path="/x", methods=["FETCH"])  # type: ignore[list-item]
+        Permission(path="/x", methods=["FETCH"])
     with pytest.raises(ValidationError):
         Permission(path="/x", methods=["*", "GET"])
     with pytest.raises(ValidationError):
@@ -127,7 +127,9 @@ def test_inheritance_is_transitive_and_deny_inherited_wins() -> None:
     snap = RbacSnapshot(
         roles={
             "reader": Role(name="reader", permissions=(allow("/orders/**", "GET"),)),
-            "clerk": Role(name="clerk", inherits=("reader",), permissions=(allow("/orders", "POST"),)),
+            "clerk": Role(
+                name="clerk", inherits=("reader",), permissions=(allow("/orders", "POST"),)
+            ),
             "lead": Role(name="lead", inherits=("clerk",), permissions=(deny("/orders/secret"),)),
         }
     )

@@ -36,7 +36,7 @@ _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One parsed path segment: ``literal``, ``one`` (``*`` / ``{param}``), ``tenant`` or ``rest``."""
+    """One parsed segment: ``literal``, ``one`` (``*``, ``{param}``), ``tenant`` or ``rest``."""
 
     kind: Literal["literal", "one", "tenant", "rest"]
     value: str = ""

@@ -46,7 +46,7 @@ class ConfigCache:
 
     def snapshot(self) -> RbacSnapshot:
         self._refresh_if_due()
-        assert self._snapshot is not None  # noqa: S101 - set by _refresh_if_due or it raised
+        assert self._snapshot is not None
         return self._snapshot
 
     def assignments(self, principal_id: str) -> tuple[RoleAssignment, ...]:

@@ -185,4 +185,3 @@ class DynamoConfigStore:
         )
         self._client.transact_write_items(TransactItems=writes)
         return self.get_version()
-

@@ -1,0 +1,273 @@
+"""The offline demo: the real authorizer handler against moto, with a local JWKS endpoint.
+
+Creates the config table in moto, seeds the sample roles, principals and API keys, generates a
+signing key and serves its JWKS on 127.0.0.1, then sends a scripted set of requests through
+``functions/authorizer/handler.py`` and prints each decision, its reason and the policy. Exits
+non-zero if any decision differs from the expected one, so it doubles as a smoke test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+from gatekeeper.store import tables
+from gatekeeper.store.config_store import DynamoConfigStore
+from gatekeeper.testing import LocalJwksServer, claims_for, mint, public_jwks, rsa_key
+from gatekeeper.testing.events import http_api_event, rest_request_event, rest_token_event
+from gatekeeper.testing.lambda_context import LocalLambdaContext
+from gatekeeper.testing.sample_access import SampleKeys, seed
+
+ISSUER = "https://login.example.com/"
+AUDIENCE = "orders-api"
+CONFIG_TABLE = "gatekeeper-demo-config"
+HANDLER = Path(__file__).resolve().parents[2] / "functions" / "authorizer" / "handler.py"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expected: str  # "allow" | "deny" | "401"
+    reason: str
+    event: Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str
+    reason: str
+    response: dict[str, Any] | None
+
+
+def load_handler() -> ModuleType:
+    """Import the deployed handler file itself, not a copy of its logic."""
+    if not HANDLER.exists():
+        raise FileNotFoundError(f"{HANDLER} not found: run the demo from a clone of the repo")
+    spec = importlib.util.spec_from_file_location("gatekeeper_demo_authorizer", HANDLER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def demo_environment(extra: dict[str, str]) -> Iterator[None]:
+    values = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's dummy credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_METRICS_NAMESPACE": "GatekeeperDemo",
+        "POWERTOOLS_SERVICE_NAME": "gatekeeper-authorizer",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        **extra,
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
+    bearer = {name: f"Bearer {token}" for name, token in tokens.items()}
+    return [
+        Scenario(
+            "valid JWT, REST TOKEN, GET /orders/o-1001",
+            "allow",
+            "allowed",
+            lambda: rest_token_event(bearer["alice"], "GET", "/orders/o-1001"),
+        ),
+        Scenario(
+            "valid JWT, REST REQUEST, POST /orders (tenant header acme)",
+            "allow",
+            "allowed",
+            lambda: rest_request_event(
+                {"Authorization": bearer["alice"], "X-Tenant-Id": "acme"}, "POST", "/orders"
+            ),
+        ),
+        Scenario(
+            "valid JWT, own tenant's reports",
+            "allow",
+            "allowed",
+            lambda: rest_token_event(bearer["alice"], "GET", "/tenants/acme/reports"),
+        ),
+        Scenario(
+            "group claim -> admin role, GET /admin/users",
+            "allow",
+            "allowed",
+            lambda: rest_token_event(bearer["carol"], "GET", "/admin/users"),
+        ),
+        Scenario(
+            "expired JWT",
+            "401",
+            "token_expired",
+            lambda: rest_token_event(bearer["expired"], "GET", "/orders"),
+        ),
+        Scenario(
+            "forged kid (signed by an unknown key)",
+            "401",
+            "unknown_kid",
+            lambda: rest_token_event(bearer["forged"], "GET", "/orders"),
+        ),
+        Scenario(
+            "API key, HTTP API, GET /orders/o-1001",
+            "allow",
+            "allowed",
+            lambda: http_api_event(
+                {"x-api-key": keys.active}, "GET", "/orders/o-1001", route_key="GET /orders/{id}"
+            ),
+        ),
+        Scenario(
+            "revoked API key",
+            "401",
+            "api_key_revoked",
+            lambda: http_api_event({"x-api-key": keys.revoked}, "GET", "/orders"),
+        ),
+        Scenario(
+            "rotated API key within its grace time",
+            "allow",
+            "allowed",
+            lambda: http_api_event({"x-api-key": keys.rotated_in_grace}, "GET", "/orders"),
+        ),
+        Scenario(
+            "forbidden route: clerk may not DELETE orders",
+            "deny",
+            "explicit_deny",
+            lambda: rest_token_event(bearer["alice"], "DELETE", "/orders/o-1001"),
+        ),
+        Scenario(
+            "forbidden route: reader on /admin/users",
+            "deny",
+            "no_matching_permission",
+            lambda: rest_token_event(bearer["bob"], "GET", "/admin/users"),
+        ),
+        Scenario(
+            "tenant mismatch: acme user asks as globex",
+            "deny",
+            "tenant_mismatch",
+            lambda: rest_request_event(
+                {"Authorization": bearer["alice"], "X-Tenant-Id": "globex"}, "GET", "/orders"
+            ),
+        ),
+        Scenario(
+            "tenant isolation: acme user on globex reports",
+            "deny",
+            "no_matching_permission",
+            lambda: rest_token_event(bearer["alice"], "GET", "/tenants/globex/reports"),
+        ),
+        Scenario(
+            "no credentials",
+            "401",
+            "missing_credentials",
+            lambda: rest_request_event({}, "GET", "/orders"),
+        ),
+    ]
+
+
+def _invoke(handler: ModuleType, event: dict[str, Any], log: io.StringIO) -> Outcome:
+    start = log.tell()
+    try:
+        response = handler.lambda_handler(event, LocalLambdaContext())
+    except Exception as exc:
+        if str(exc) != "Unauthorized":
+            raise
+        response = None
+    log.seek(start)
+    audits = [json.loads(line)["audit"] for line in log.read().splitlines() if '"audit"' in line]
+    log.seek(0, io.SEEK_END)
+    if len(audits) != 1:
+        raise RuntimeError(f"expected one audit event per decision, got {len(audits)}")
+    audit = audits[0]
+    decision = "401" if audit["decision"] == "unauthorized" else audit["decision"]
+    return Outcome(decision, audit["reason"], response)
+
+
+def _policy_lines(response: dict[str, Any] | None) -> list[str]:
+    if response is None:
+        return ["(no policy: API Gateway answers 401 Unauthorized)"]
+    if "isAuthorized" in response:
+        return [f"simple response: isAuthorized={response['isAuthorized']}"]
+    lines = []
+    for statement in response["policyDocument"]["Statement"]:
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        short = [r.split("/", 1)[1] if "/" in r else r for r in resources]
+        lines.append(f"{statement['Effect']}: {', '.join(short)}")
+    return lines
+
+
+def run(out: IO[str] = sys.stdout) -> int:
+    try:
+        import boto3
+        from moto import mock_aws
+    except ImportError:
+        print("the demo needs the dev extras: pip install -e '.[dev]'", file=out)
+        return 2
+
+    started = time.perf_counter()
+    now = time.time()
+    signing, attacker = rsa_key("demo-2026"), rsa_key("demo-2026-rotated")
+    with LocalJwksServer(public_jwks(signing)) as jwks, mock_aws():
+        issuers = [
+            {"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks.uri}
+        ]
+        with demo_environment(
+            {"GATEKEEPER_CONFIG_TABLE": CONFIG_TABLE, "GATEKEEPER_ISSUERS": json.dumps(issuers)}
+        ):
+            client = boto3.client("dynamodb")
+            client.create_table(**tables.table_definition(CONFIG_TABLE))  # type: ignore[arg-type]
+            keys = seed(DynamoConfigStore(client, CONFIG_TABLE), now=now)
+
+            def token(subject: str, key: Any = signing, **extra: Any) -> str:
+                claims = claims_for(ISSUER, AUDIENCE, now=now, subject=subject, extra=extra)
+                return mint(claims, key)
+
+            tokens = {
+                "alice": token("alice", tenant="acme"),
+                "bob": token("bob", tenant="globex"),
+                "carol": token("carol", tenant="acme", groups=["platform-admins"]),
+                "expired": token("alice", tenant="acme", iat=int(now) - 7200, exp=int(now) - 3600),
+                "forged": mint(claims_for(ISSUER, AUDIENCE, now=now, subject="mallory"), attacker),
+            }
+            handler = load_handler()
+            log = io.StringIO()
+            handler.logger.logger_handler.setStream(log)
+            failures = 0
+            for number, scenario in enumerate(scenarios(tokens, keys), start=1):
+                outcome = _invoke(handler, scenario.event(), log)
+                ok = (outcome.decision, outcome.reason) == (scenario.expected, scenario.reason)
+                failures += not ok
+                mark = "ok " if ok else "FAIL"
+                print(f"[{mark}] {number:2}. {scenario.name}", file=out)
+                print(f"        decision: {outcome.decision}  reason: {outcome.reason}", file=out)
+                if not ok:
+                    print(
+                        f"        expected: {scenario.expected}  reason: {scenario.reason}",
+                        file=out,
+                    )
+                for line in _policy_lines(outcome.response):
+                    print(f"        {line}", file=out)
+    elapsed = time.perf_counter() - started
+    total = number
+    print(
+        f"\n{total - failures}/{total} scenarios as expected in {elapsed:.1f} s "
+        f"(JWKS fetched {jwks.hits} time(s))",
+        file=out,
+    )
+    return 1 if failures else 0

@@ -1,0 +1,327 @@
+"""JWT authentication against configured issuers, each with its own JWKS, producing a Principal.
+
+Shaped after aws-jwt-verify's ``jwt-rsa.ts``: cheap checks first (size, then the unverified
+header and ``iss`` to pick the issuer and its allowed algorithms), then the key by ``kid``,
+then PyJWT for the signature, issuer, audience and required claims. Time claims are checked
+here against the injected clock, because PyJWT only knows the wall clock. Every failure is a
+named :mod:`gatekeeper.errors` type; messages never carry the token, signature or key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gatekeeper.clock import Clock, system_clock
+from gatekeeper.errors import (
+    ExpiredToken,
+    GatekeeperError,
+    InvalidAudience,
+    InvalidIssuer,
+    InvalidSignature,
+    InvalidToken,
+    MissingClaim,
+    TokenNotYetValid,
+    TokenTooLarge,
+    UnknownIssuer,
+    UnsupportedAlgorithm,
+)
+from gatekeeper.identity.jwks import JwksCache, JwksFetch, fetch_jwks
+from gatekeeper.identity.principal import Principal
+
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+MANDATORY_CLAIMS: Final = ("exp", "iat", "sub")
+GROUPS_ATTRIBUTE: Final = "groups"
+DEFAULT_MAX_TOKEN_BYTES: Final = 8192
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class IssuerConfig(BaseModel):
+    """One trusted token issuer (an OIDC provider, a Cognito user pool, ...).
+
+    Example::
+
+        IssuerConfig(
+            name="corp",
+            issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+            audiences=("4f1k2...",),
+            jwks_uri="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json",
+            audience_claim="client_id",  # Cognito access tokens
+        )
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        description="Short id; prefixes principal ids as '<name>:<sub>', so no ':'.",
+    )
+    issuer: NonEmpty = Field(description="The exact 'iss' value.")
+    audiences: tuple[NonEmpty, ...] = Field(min_length=1)
+    jwks_uri: str
+    algorithms: tuple[str, ...] = Field(default=("RS256", "ES256"), min_length=1)
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    required_claims: tuple[NonEmpty, ...] = MANDATORY_CLAIMS
+    max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
+    audience_claim: Literal["aud", "client_id"] = Field(
+        default="aud", description="Cognito access tokens carry 'client_id', not 'aud'."
+    )
+    tenant_claim: NonEmpty | None = "tenant"
+    group_claims: tuple[NonEmpty, ...] = ("groups", "cognito:groups")
+    kid_refetch_interval_seconds: float = Field(
+        default=60.0, ge=0, le=3600, description="At most one JWKS refetch per interval."
+    )
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+    jwks_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _http_uri(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("jwks_uri must be an absolute http(s) URL")
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        rejected = [alg for alg in value if alg not in ASYMMETRIC_ALGORITHMS]
+        if rejected:
+            raise ValueError(
+                f"algorithms {rejected} not allowed: only asymmetric algorithms "
+                f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); 'none' accepts unsigned tokens "
+                "and HS* would let anyone who holds the verification key mint tokens"
+            )
+        return value
+
+    @field_validator("required_claims")
+    @classmethod
+    def _mandatory_claims(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [claim for claim in MANDATORY_CLAIMS if claim not in value]
+        if missing:
+            raise ValueError(f"required_claims must include {', '.join(missing)}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Issuer:
+    config: IssuerConfig
+    jwks: JwksCache
+
+
+# PyJWT exceptions in the order to test them (subclasses first), and what each means here.
+_PYJWT_ERRORS: Final[tuple[tuple[type[Exception], type[GatekeeperError], str], ...]] = (
+    (jwt.InvalidSignatureError, InvalidSignature, "token signature does not verify"),
+    (jwt.ExpiredSignatureError, ExpiredToken, "token has expired"),
+    (jwt.ImmatureSignatureError, TokenNotYetValid, "token is not valid yet"),
+    (jwt.InvalidAudienceError, InvalidAudience, "token audience is not accepted"),
+    (jwt.InvalidIssuerError, InvalidIssuer, "token issuer does not match"),
+    (jwt.InvalidAlgorithmError, UnsupportedAlgorithm, "token algorithm is not allowed"),
+    (jwt.PyJWTError, InvalidToken, "token is malformed"),
+)
+
+
+class JwtVerifier:
+    """Verifies bearer JWTs of the configured issuers; one instance per container (JWKS cache).
+
+    Example::
+
+        verifier = JwtVerifier(settings.issuers)
+        principal = verifier.verify(token)  # or raises a GatekeeperError subclass
+    """
+
+    def __init__(
+        self,
+        issuers: Sequence[IssuerConfig],
+        *,
+        fetch: JwksFetch = fetch_jwks,
+        clock: Clock = system_clock,
+    ) -> None:
+        for field in ("name", "issuer"):
+            values = [getattr(cfg, field) for cfg in issuers]
+            if len(set(values)) != len(values):
+                raise ValueError(f"issuer configs must have distinct '{field}' values")
+        self._clock = clock
+        self._issuers: Mapping[str, _Issuer] = {
+            cfg.issuer: _Issuer(
+                cfg,
+                JwksCache(
+                    cfg.jwks_uri,
+                    fetch=fetch,
+                    clock=clock,
+                    refetch_interval=cfg.kid_refetch_interval_seconds,
+                    timeout=cfg.jwks_timeout_seconds,
+                    max_bytes=cfg.jwks_max_bytes,
+                ),
+            )
+            for cfg in issuers
+        }
+        self._max_token_bytes = max(
+            (cfg.max_token_bytes for cfg in issuers), default=DEFAULT_MAX_TOKEN_BYTES
+        )
+
+    def verify(self, token: str) -> Principal:
+        """The principal the token speaks for; raises a :class:`GatekeeperError` otherwise."""
+        try:
+            return self._verify(token)
+        except GatekeeperError:
+            raise
+        except Exception:  # fail closed, and never echo a foreign message that may hold the token
+            raise InvalidToken("token could not be verified") from None
+
+    def _verify(self, token: str) -> Principal:
+        if not isinstance(token, str):
+            raise InvalidToken("token must be a string")
+        # len() is O(1) and a valid JWT is ASCII, so characters == bytes; anything longer is
+        # refused before a single byte is decoded.
+        if len(token) > self._max_token_bytes:
+            raise TokenTooLarge(f"token longer than {self._max_token_bytes} bytes")
+        header, unverified = _parse_unverified(token)
+
+        iss = unverified.get("iss")
+        if iss is None:
+            raise MissingClaim("token has no 'iss' claim")
+        if not isinstance(iss, str):
+            raise InvalidToken("'iss' claim must be a string")
+        entry = self._issuers.get(iss)
+        if entry is None:
+            raise UnknownIssuer("token issuer is not configured")
+        cfg = entry.config
+        if len(token) > cfg.max_token_bytes:
+            raise TokenTooLarge(f"token longer than {cfg.max_token_bytes} bytes ({cfg.name})")
+
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in cfg.algorithms:
+            raise UnsupportedAlgorithm(f"token algorithm is not allowed for issuer {cfg.name}")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("token header has no 'kid'")
+        key = entry.jwks.get_key(kid, alg)
+
+        claims = _decode(token, key, alg, cfg)
+        _check_times(claims, now=self._clock(), leeway=cfg.leeway_seconds)
+        return _principal(cfg, claims)
+
+
+def _parse_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload before any trust: only used to pick the issuer, algorithm and key."""
+    try:
+        decoded = jwt.decode_complete(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidToken("token is not a well-formed JWT") from None
+    header, payload = decoded["header"], decoded["payload"]
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise InvalidToken("token is not a well-formed JWT")
+    return header, payload
+
+
+def _decode(token: str, key: jwt.PyJWK, alg: str, cfg: IssuerConfig) -> dict[str, Any]:
+    """Signature, issuer, audience and required-claim presence, by PyJWT.
+
+    The bare public key is passed with ``algorithms=[alg]``: a ``PyJWK`` would verify with the
+    algorithm inferred for the JWK (RS256 for any RSA key without ``alg``), not the token's
+    (already allowed and checked against the key) algorithm. Time claims are checked by
+    :func:`_check_times`, so PyJWT's wall-clock checks are off.
+    """
+    by_aud = cfg.audience_claim == "aud"
+    required = list(cfg.required_claims)
+    if not by_aud:
+        required.append(cfg.audience_claim)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[alg],
+            audience=list(cfg.audiences) if by_aud else None,
+            issuer=cfg.issuer,
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": by_aud,
+                "verify_iss": True,
+                "require": required,
+                "enforce_minimum_key_length": True,
+            },
+        )
+    except jwt.MissingRequiredClaimError as exc:
+        raise MissingClaim(f"token has no '{exc.claim}' claim") from None
+    except jwt.PyJWTError as exc:
+        for pyjwt_error, error, message in _PYJWT_ERRORS:
+            if isinstance(exc, pyjwt_error):
+                raise error(message) from None
+        raise InvalidToken("token is malformed") from None
+    if not by_aud and claims[cfg.audience_claim] not in cfg.audiences:
+        raise InvalidAudience(f"token '{cfg.audience_claim}' is not accepted")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidToken("'sub' claim must be a non-empty string")
+    return claims
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python; JSON also admits NaN/Infinity, which would never expire.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"'{name}' claim must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidToken(f"'{name}' claim must be a finite number")
+    return value
+
+
+def _check_times(claims: Mapping[str, Any], *, now: float, leeway: float) -> None:
+    exp = _numeric_date(claims, "exp")
+    nbf = _numeric_date(claims, "nbf")
+    iat = _numeric_date(claims, "iat")
+    if exp is not None and now >= exp + leeway:
+        raise ExpiredToken("token has expired")
+    if nbf is not None and now < nbf - leeway:
+        raise TokenNotYetValid("token is not valid yet ('nbf')")
+    if iat is not None and now < iat - leeway:
+        raise TokenNotYetValid("token was issued in the future ('iat')")
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...] | None:
+    """A claim as a tuple of strings, or None if it is not a string or a list of strings."""
+    if isinstance(value, str):
+        return tuple(value.split()) if name in ("scope", "scp") else (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
+    attributes: dict[str, tuple[str, ...]] = {}
+    for name, value in claims.items():
+        strings = _strings(name, value)
+        if strings is not None:
+            attributes[name] = strings
+    # "groups" is the union of the configured group claims (each also kept under its own
+    # name), so one claim mapping on "groups" serves every issuer: Cognito says
+    # "cognito:groups", others "groups" or "roles". A raw "groups" claim that is not configured
+    # as a group claim is not trusted as one.
+    groups = tuple(dict.fromkeys(g for c in cfg.group_claims for g in attributes.get(c, ())))
+    attributes.pop(GROUPS_ATTRIBUTE, None)
+    if groups:
+        attributes[GROUPS_ATTRIBUTE] = groups
+    tenant = claims.get(cfg.tenant_claim) if cfg.tenant_claim else None
+    return Principal(
+        principal_id=f"{cfg.name}:{claims['sub']}",
+        auth_method="jwt",
+        issuer=cfg.name,
+        tenant=tenant if isinstance(tenant, str) and tenant else None,
+        scopes=frozenset(attributes.get("scope", ()) + attributes.get("scp", ())),
+        attributes=attributes,
+    )

@@ -1,0 +1,111 @@
+"""Shared fixtures: moto DynamoDB, a local JWKS server, a seeded authorizer with a fake clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger
+from moto import mock_aws
+
+from gatekeeper.audit.emit import ListAuditEmitter
+from gatekeeper.authorizer import Authorizer
+from gatekeeper.clock import FakeClock
+from gatekeeper.config import Settings
+from gatekeeper.store import tables
+from gatekeeper.store.config_store import DynamoConfigStore
+from gatekeeper.testing import LocalJwksServer, SigningKey, claims_for, mint, public_jwks, rsa_key
+from gatekeeper.testing.sample_access import SampleKeys, seed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ISSUER = "https://login.example.com/"
+AUDIENCE = "orders-api"
+TABLE = "gatekeeper-test-config"
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach a real account, whatever the developer's environment holds."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "GatekeeperTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return rsa_key("test-2026")
+
+
+@pytest.fixture
+def jwks_server(signing_key: SigningKey) -> Iterator[LocalJwksServer]:
+    with LocalJwksServer(public_jwks(signing_key)) as server:
+        yield server
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[DynamoDBClient]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**tables.table_definition(TABLE))  # type: ignore[arg-type]
+        yield client
+
+
+def issuer_settings(jwks_uri: str) -> list[dict[str, Any]]:
+    return [{"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks_uri}]
+
+
+@dataclass
+class World:
+    """A seeded, warm-able authorizer and everything needed to drive it."""
+
+    authorizer: Authorizer
+    store: DynamoConfigStore
+    client: DynamoDBClient
+    clock: FakeClock
+    audit: ListAuditEmitter
+    keys: SampleKeys
+    signing_key: SigningKey
+    jwks: LocalJwksServer
+
+    def token(self, subject: str = "alice", *, key: SigningKey | None = None, **claims: Any) -> str:
+        extra = {"tenant": "acme", **claims}
+        return mint(
+            claims_for(ISSUER, AUDIENCE, now=self.clock(), subject=subject, extra=extra),
+            key or self.signing_key,
+        )
+
+
+def make_world(
+    client: DynamoDBClient,
+    jwks: LocalJwksServer,
+    key: SigningKey,
+    **settings: Any,
+) -> World:
+    clock = FakeClock(start=float(int(time.time())))
+    store = DynamoConfigStore(client, TABLE)
+    keys = seed(store, now=clock())
+    audit = ListAuditEmitter()
+    config = Settings.model_validate(
+        {"config_table": TABLE, "issuers": issuer_settings(jwks.uri), **settings}
+    )
+    authorizer = Authorizer.from_settings(
+        config, logger=Logger(service="gatekeeper-test"), store=store, emitter=audit, clock=clock
+    )
+    return World(authorizer, store, client, clock, audit, keys, key, jwks)
+
+
+@pytest.fixture
+def world(dynamodb: DynamoDBClient, jwks_server: LocalJwksServer, signing_key: SigningKey) -> World:
+    return make_world(dynamodb, jwks_server, signing_key)
