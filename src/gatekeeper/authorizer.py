@@ -8,6 +8,7 @@ including an unexpected exception, comes back as an :class:`AuthorizerResult` wi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.audit.emit import AuditEmitter, LogAuditEmitter
 from gatekeeper.audit.event import AuditEvent, iso_time
 from gatekeeper.clock import Clock, system_clock
@@ -36,9 +38,11 @@ from gatekeeper.policy_builder import (
     build_policy,
     deny_response,
     http_simple_response,
+    iam_evaluate,
     rest_response,
 )
 from gatekeeper.rbac.evaluator import Decision, evaluate, grants_for, resolve_roles
+from gatekeeper.rbac.model import RbacSnapshot
 from gatekeeper.requests import AccessRequest, EventKind, parse_event
 from gatekeeper.store.config_cache import ConfigCache
 from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
@@ -90,6 +94,7 @@ class Authorizer:
         self._emitter = emitter
         self._clock = clock
         self._perf = perf_counter
+        self._policies = PolicyMemo(settings.cache_max_entries)
 
     @classmethod
     def from_settings(
@@ -176,13 +181,18 @@ class Authorizer:
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
         facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
-        facts.policy = build_policy(
-            arn=arn,
-            grants=grants,
-            tenant=principal.tenant,
-            routes=snapshot.routes_for(arn.api_id, arn.stage),
-            max_bytes=self._settings.policy_max_bytes,
+        facts.policy = self._policies.get(
+            snapshot, arn, facts.roles, principal.tenant, facts.decision
         )
+        if facts.policy is None:
+            facts.policy = build_policy(
+                arn=arn,
+                grants=grants,
+                tenant=principal.tenant,
+                routes=snapshot.routes_for(arn.api_id, arn.stage),
+                max_bytes=self._settings.policy_max_bytes,
+            )
+            self._policies.put(snapshot, arn, facts.roles, principal.tenant, facts.policy)
 
     # --- answer ------------------------------------------------------------------------------
     def _finish(
@@ -265,6 +275,57 @@ class Authorizer:
             config_version=facts.config_version,
             latency_ms=round((self._perf() - started) * 1000, 3),
         )
+
+
+class PolicyMemo:
+    """Whole-API policies per (API stage, tenant, roles), valid for one config version.
+
+    Building a verified policy walks the route catalog (milliseconds); the result depends only
+    on the caller's roles and tenant, so a warm container builds it once per combination. Only
+    "api"-scope policies are kept, and each reuse is re-checked against the request's own RBAC
+    answer (under both readings of ``*``), so a memo hit can never answer differently from RBAC.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._max_entries = max_entries
+        self._version: int | None = None
+        self._entries: dict[tuple[str, str | None, frozenset[str]], PolicyResult] = {}
+
+    def get(
+        self,
+        snapshot: RbacSnapshot,
+        arn: ExecuteApiArn,
+        roles: tuple[str, ...],
+        tenant: str | None,
+        decision: Decision,
+    ) -> PolicyResult | None:
+        if snapshot.version != self._version:
+            self._entries.clear()
+            self._version = snapshot.version
+            return None
+        cached = self._entries.get((arn.base, tenant, frozenset(roles)))
+        if cached is None:
+            return None
+        document = cached.document
+        for crosses in (True, False):
+            answer = iam_evaluate(document, arn.arn, star_crosses_slash=crosses)
+            if (answer == "allow") != decision.allowed:
+                return None  # the memo cannot answer this request as RBAC does: rebuild
+        return dataclasses.replace(cached, allows_request=decision.allowed)
+
+    def put(
+        self,
+        snapshot: RbacSnapshot,
+        arn: ExecuteApiArn,
+        roles: tuple[str, ...],
+        tenant: str | None,
+        policy: PolicyResult,
+    ) -> None:
+        if policy.scope != "api" or snapshot.version != self._version:
+            return
+        if len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[(arn.base, tenant, frozenset(roles))] = policy
 
 
 def _dynamodb_client(settings: Settings) -> DynamoDBClient:

@@ -187,11 +187,11 @@ def test_random_dynamodb_failures_never_allow(world: World, seed: int, rate: flo
             rest_request_event({"Authorization": token}, "DELETE", "/orders/1"),
         ]
         for _ in range(12):
-            before = len(failures)
             world.clock.advance(rng.choice([0.5, 2.5, 5.0]))
             if rng.random() < 0.2:  # a rule change (through the same flaky client) forces reloads
                 with contextlib.suppress(EndpointConnectionError):
                     world.store.put(Role(name=f"extra-{rng.randrange(1000)}"))
+            before = len(failures)
             result = world.authorizer.authorize(rng.choice(events))
             if len(failures) > before:
                 assert not allowed(result), result.audit
