@@ -206,6 +206,55 @@ def test_failed_fetch_keeps_cached_keys(key: SigningKey, error: Exception) -> No
     assert fetch.calls == 2
 
 
+def test_failed_fetch_is_retried_sooner_than_the_kid_interval(key: SigningKey) -> None:
+    """A blip at cold start must not lock out every JWT caller for the whole interval."""
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    fetch.error = RuntimeError("blip")
+    cache = JwksCache(
+        "https://idp/jwks", fetch=fetch, clock=clock, refetch_interval=60, failure_retry=5
+    )
+    with pytest.raises(JwksUnavailable):
+        cache.get_key(key.kid, "RS256")
+    fetch.error = None
+    clock.advance(4.9)
+    with pytest.raises(JwksUnavailable):  # still waiting: no fetch
+        cache.get_key(key.kid, "RS256")
+    assert fetch.calls == 1
+    clock.advance(0.1)
+    assert cache.get_key(key.kid, "RS256")
+    assert fetch.calls == 2
+
+
+def test_old_key_sets_are_rechecked_and_withdrawn_keys_stop_working(key: SigningKey) -> None:
+    clock = FakeClock()
+    other = rsa_key("k2")
+    fetch = CountingFetch(public_jwks(key, other))
+    cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, max_age=3600)
+    cache.get_key(key.kid, "RS256")
+    clock.advance(3599)
+    fetch.document = public_jwks(other)  # the issuer withdrew k1
+    assert cache.get_key(key.kid, "RS256")  # not yet re-checked
+    assert fetch.calls == 1
+    clock.advance(1)
+    with pytest.raises(KidNotFound):
+        cache.get_key(key.kid, "RS256")
+    assert cache.get_key(other.kid, "RS256")
+    assert fetch.calls == 2
+
+
+def test_old_key_sets_keep_working_while_the_endpoint_is_down(key: SigningKey) -> None:
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, max_age=3600)
+    cache.get_key(key.kid, "RS256")
+    fetch.error = RuntimeError("down")
+    clock.advance(7200)
+    assert cache.get_key(key.kid, "RS256")
+    assert cache.get_key(key.kid, "RS256")  # the failed re-check is not repeated at once
+    assert fetch.calls == 2
+
+
 def test_document_without_key_list_is_a_failed_fetch(key: SigningKey) -> None:
     clock = FakeClock()
     fetch = CountingFetch(public_jwks(key))

@@ -159,6 +159,8 @@ class JwksCache:
         refetch_interval: float = 60.0,
         timeout: float = 2.0,
         max_bytes: int = 65_536,
+        max_age: float = 3600.0,
+        failure_retry: float = 5.0,
     ) -> None:
         self._uri = uri
         self._fetch = fetch
@@ -166,9 +168,12 @@ class JwksCache:
         self._interval = refetch_interval
         self._timeout = timeout
         self._max_bytes = max_bytes
+        self._max_age = max_age
+        self._failure_retry = min(failure_retry, refetch_interval)
         self._keys: Mapping[str, _Jwk] = {}
         self._last_attempt: float | None = None
         self._last_ok = False
+        self._fetched_at: float | None = None
         self._lock = threading.Lock()
 
     @property
@@ -185,37 +190,73 @@ class JwksCache:
         entry = self._keys.get(kid)
         if entry is None:
             entry = self._refetch_for(kid)
+        elif self._stale():
+            entry = self._refresh_stale(kid, entry)
         if not _fits(entry, alg):
             raise KeyAlgorithmMismatch(f"key {kid[:64]!r} cannot verify {alg}")
         return entry.key
+
+    def _stale(self) -> bool:
+        """Key sets older than ``max_age`` are re-checked: withdrawn keys must stop working."""
+        return self._fetched_at is not None and self._clock() - self._fetched_at >= self._max_age
+
+    def _due(self, now: float) -> bool:
+        if self._last_attempt is None:
+            return True
+        wait = self._interval if self._last_ok else self._failure_retry
+        return now - self._last_attempt >= wait
+
+    def _refresh_stale(self, kid: str, entry: _Jwk) -> _Jwk:
+        """Refetch an old key set; if the endpoint is down, the cached keys keep working."""
+        with self._lock:
+            if not self._stale() or not self._due(self._clock()):
+                return self._keys.get(kid, entry)
+            try:
+                self._refresh()
+            except JwksUnavailable:
+                return entry
+        found = self._keys.get(kid)
+        if found is None:
+            raise KidNotFound(f"kid {kid[:64]!r} is no longer in the JWKS")
+        return found
 
     def _refetch_for(self, kid: str) -> _Jwk:
         with self._lock:
             entry = self._keys.get(kid)  # another thread may have fetched it meanwhile
             if entry is not None:
                 return entry
-            now = self._clock()
-            if self._last_attempt is not None and now - self._last_attempt < self._interval:
+            if not self._due(self._clock()):
                 if not self._last_ok:
                     raise JwksUnavailable("JWKS endpoint failed recently; not retrying yet")
                 raise KidNotFound(f"kid {kid[:64]!r} not in the JWKS (refetch not due yet)")
-            self._last_attempt = now
-            self._last_ok = False
-            try:
-                document = self._fetch(self._uri, self._timeout, self._max_bytes)
-                entries = document["keys"]
-                if not isinstance(entries, list):
-                    raise TypeError("keys is not a list")
-            except Exception:  # any fetch failure: keep the keys we have
-                raise JwksUnavailable("JWKS could not be fetched") from None
-            parsed: dict[str, _Jwk] = {}
-            for entry in entries:
-                found = _parse_jwk(entry)
-                if found is not None:
-                    parsed.setdefault(*found)
-            self._keys = parsed
-            self._last_ok = True
-            entry = parsed.get(kid)
+            self._refresh()
+            entry = self._keys.get(kid)
             if entry is None:
                 raise KidNotFound(f"kid {kid[:64]!r} not in the JWKS")
             return entry
+
+    def _refresh(self) -> None:
+        """Fetch and replace the key set (caller holds the lock); a failure keeps the old keys.
+
+        After a success the next fetch waits ``refetch_interval`` (forged kids cannot cause a
+        fetch storm); after a failure only ``failure_retry``, so that one network blip at cold
+        start does not lock out every JWT caller of the container for a whole interval.
+        """
+        now = self._clock()
+        self._last_attempt = now
+        self._last_ok = False
+        try:
+            document = self._fetch(self._uri, self._timeout, self._max_bytes)
+            entries = document["keys"]
+            if not isinstance(entries, list):
+                raise TypeError("keys is not a list")
+        except Exception:  # any fetch failure: keep the keys we have
+            raise JwksUnavailable("JWKS could not be fetched") from None
+        parsed: dict[str, _Jwk] = {}
+        for item in entries:
+            found = _parse_jwk(item)
+            if found is not None:
+                parsed.setdefault(*found)
+        self._keys = parsed
+        self._last_ok = True
+        self._fetched_at = now

@@ -82,6 +82,12 @@ class IssuerConfig(BaseModel):
     )
     jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
     jwks_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    jwks_max_age_seconds: float = Field(
+        default=3600.0,
+        ge=60,
+        le=86_400,
+        description="Re-check a key set this old, so keys the issuer withdrew stop working.",
+    )
 
     @field_validator("jwks_uri")
     @classmethod
@@ -161,6 +167,7 @@ class JwtVerifier:
                     refetch_interval=cfg.kid_refetch_interval_seconds,
                     timeout=cfg.jwks_timeout_seconds,
                     max_bytes=cfg.jwks_max_bytes,
+                    max_age=cfg.jwks_max_age_seconds,
                 ),
             )
             for cfg in issuers
