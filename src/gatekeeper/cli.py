@@ -1,32 +1,33 @@
-"""The ``gatekeeper`` command line: one entry point for the demo and, later, the admin tools."""
+"""The ``gatekeeper`` command line: one entry point, one module per command group.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+sub-commands and sets ``func`` (returning the exit code) on each parser. Command modules import
+their heavy dependencies lazily so ``gatekeeper --help`` stays instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Sequence
+
+COMMAND_MODULES: tuple[str, ...] = ("gatekeeper.commands.demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatekeeper", description="API authorization for AWS API Gateway."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "demo",
-        help="run the authorizer offline against moto and a local JWKS endpoint",
-        description="Seeds roles, principals and API keys in moto, then sends a scripted set "
-        "of requests through the real authorizer handler. Exits 1 if any decision is unexpected.",
-    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from gatekeeper import demo
-
-        return demo.run()
-    return 2  # unreachable: argparse enforces a known command
+    code: int = args.func(args)
+    return code
 
 
 if __name__ == "__main__":

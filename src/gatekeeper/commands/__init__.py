@@ -1,0 +1,1 @@
+"""Command groups of the ``gatekeeper`` CLI (see :mod:`gatekeeper.cli`)."""
