@@ -17,9 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from gatekeeper.rate_limit.rules import LimitRule
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -261,6 +264,7 @@ class RbacSnapshot(BaseModel):
     roles: dict[str, Role] = Field(default_factory=dict)
     claim_mappings: tuple[ClaimMapping, ...] = ()
     apis: tuple[ApiRoutes, ...] = ()
+    limits: tuple[LimitRule, ...] = ()
 
     @model_validator(mode="after")
     def _acyclic(self) -> RbacSnapshot:
@@ -288,3 +292,12 @@ class RbacSnapshot(BaseModel):
         wild = [a for a in self.apis if a.api_id == api_id and a.stage == "*"]
         chosen = exact or wild
         return chosen[0].routes if chosen else None
+
+
+def _resolve_forward_refs() -> None:
+    from gatekeeper.rate_limit.rules import LimitRule
+
+    RbacSnapshot.model_rebuild(_types_namespace={"LimitRule": LimitRule})
+
+
+_resolve_forward_refs()

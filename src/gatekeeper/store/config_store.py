@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from gatekeeper.identity.api_keys import ApiKeyRecord
+from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, RbacSnapshot, Role, RoleAssignment
 from gatekeeper.store import tables
 
@@ -46,6 +47,8 @@ def _key_for(item: BaseModel) -> dict[str, str]:
             return tables.claim_mapping_key(item.claim, item.value, item.issuer)
         case ApiRoutes():
             return tables.api_key(item.api_id, item.stage)
+        case LimitRule():
+            return tables.limit_key(item.rule_id)
         case RoleAssignment():
             return tables.assignment_key(item.principal_id, item.tenant)
         case ApiKeyRecord():
@@ -57,6 +60,7 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
     roles: dict[str, Role] = {}
     mappings: list[ClaimMapping] = []
     apis: list[ApiRoutes] = []
+    limits: list[LimitRule] = []
     for sk, doc in docs:
         if sk.startswith(tables.ROLE_PREFIX):
             role = Role.model_validate_json(doc)
@@ -65,8 +69,14 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
             mappings.append(ClaimMapping.model_validate_json(doc))
         elif sk.startswith(tables.API_PREFIX):
             apis.append(ApiRoutes.model_validate_json(doc))
+        elif sk.startswith(tables.LIMIT_PREFIX):
+            limits.append(LimitRule.model_validate_json(doc))
     return RbacSnapshot(
-        version=version, roles=roles, claim_mappings=tuple(mappings), apis=tuple(apis)
+        version=version,
+        roles=roles,
+        claim_mappings=tuple(mappings),
+        apis=tuple(apis),
+        limits=tuple(limits),
     )
 
 

@@ -8,6 +8,7 @@ pk                                 sk                          holds
 ``RBAC``                           ``ROLE#<name>``             a role
 ``RBAC``                           ``CLAIMMAP#<n>``            a claim mapping
 ``RBAC``                           ``API#<api id>#<stage>``    an API stage's route catalog
+``RBAC``                           ``LIMIT#<rule id>``         a rate-limit rule
 ``PRINCIPAL#<principal id>``       ``TENANT#<tenant>``         roles of a principal in a tenant
 ``APIKEY#<key id>``                ``APIKEY``                  an API key record (hash only)
 =================================  ==========================  ===============================
@@ -23,6 +24,7 @@ RBAC_PK = "RBAC"
 VERSION_SK = "VERSION"
 ROLE_PREFIX = "ROLE#"
 CLAIMMAP_PREFIX = "CLAIMMAP#"
+LIMIT_PREFIX = "LIMIT#"
 API_PREFIX = "API#"
 PRINCIPAL_PREFIX = "PRINCIPAL#"
 TENANT_PREFIX = "TENANT#"
@@ -36,6 +38,10 @@ def role_key(name: str) -> dict[str, str]:
 
 def claim_mapping_key(claim: str, value: str, issuer: str | None) -> dict[str, str]:
     return {"pk": RBAC_PK, "sk": f"{CLAIMMAP_PREFIX}{issuer or '*'}#{claim}#{value}"}
+
+
+def limit_key(rule_id: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{LIMIT_PREFIX}{rule_id}"}
 
 
 def api_key(api_id: str, stage: str) -> dict[str, str]:
@@ -68,3 +74,41 @@ def table_definition(name: str) -> dict[str, object]:
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+# --- the counters table ------------------------------------------------------------------------
+# =====================================  ================  ========================================
+# pk                                     sk                holds
+# =====================================  ================  ========================================
+# ``RL#<rule id>#<scope key>``           window start (s)  ``count`` (N) of a fixed/sliding window
+# ``TB#<rule id>#<scope key>``           ``TB``            ``tat`` (N): token bucket (GCRA) state
+# ``FAIL#<kind>#<value>``                window start (s)  ``count`` of failed authentications
+# ``BLOCK#<kind>#<value>``               ``BLOCK``         ``until`` (N), ``reason`` (S): a block
+# =====================================  ================  ========================================
+# Every item has ``expires_at`` (N, epoch seconds), the table's TTL attribute. TTL deletes late
+# (days), so readers always compare window ids / ``until`` with the clock and never rely on it.
+TTL_ATTRIBUTE = "expires_at"
+BUCKET_SK = "TB"
+BLOCK_SK = "BLOCK"
+
+
+def counter_key(rule_id: str, scope_key: str, window_start: int) -> dict[str, str]:
+    return {"pk": f"RL#{rule_id}#{scope_key}", "sk": str(window_start)}
+
+
+def bucket_key(rule_id: str, scope_key: str) -> dict[str, str]:
+    return {"pk": f"TB#{rule_id}#{scope_key}", "sk": BUCKET_SK}
+
+
+def failure_key(kind: str, value: str, window_start: int) -> dict[str, str]:
+    return {"pk": f"FAIL#{kind}#{value}", "sk": str(window_start)}
+
+
+def block_key(kind: str, value: str) -> dict[str, str]:
+    """``kind`` is ``ip`` (the authorizer checks these before any signature work)."""
+    return {"pk": f"BLOCK#{kind}#{value}", "sk": BLOCK_SK}
+
+
+def counters_table_definition(name: str) -> dict[str, object]:
+    """CreateTable arguments for the counters table (TTL is enabled separately)."""
+    return table_definition(name)

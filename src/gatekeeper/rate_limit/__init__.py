@@ -1,0 +1,1 @@
+"""Rate limits on atomic DynamoDB counters, and brute-force blocking."""
