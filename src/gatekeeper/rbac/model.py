@@ -128,7 +128,7 @@ class Permission(BaseModel):
 
     @property
     def segments(self) -> tuple[Segment, ...]:
-        return _parsed(self.path)
+        return parsed_pattern(self.path)
 
     def applies_to(self, api_id: str, stage: str) -> bool:
         return (self.api_id in (None, api_id)) and (self.stage in (None, stage))
@@ -142,7 +142,8 @@ class Permission(BaseModel):
 _PATTERN_CACHE: dict[str, tuple[Segment, ...]] = {}
 
 
-def _parsed(path: str) -> tuple[Segment, ...]:
+def parsed_pattern(path: str) -> tuple[Segment, ...]:
+    """:func:`parse_pattern`, memoised: patterns are few and matched on every request."""
     found = _PATTERN_CACHE.get(path)
     if found is None:
         found = _PATTERN_CACHE[path] = parse_pattern(path)
