@@ -17,6 +17,7 @@ from gatekeeper.authorizer import Authorizer
 from gatekeeper.clock import FakeClock
 from gatekeeper.config import Settings
 from gatekeeper.store import tables
+from gatekeeper.rate_limit.counters import DynamoCounterStore
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, SigningKey, claims_for, mint, public_jwks, rsa_key
 from gatekeeper.testing.sample_access import SampleKeys, seed
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
 TABLE = "gatekeeper-test-config"
+COUNTERS = "gatekeeper-test-counters"
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +61,7 @@ def dynamodb() -> Iterator[DynamoDBClient]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(**tables.table_definition(TABLE))  # type: ignore[arg-type]
+        client.create_table(**tables.counters_table_definition(COUNTERS))  # type: ignore[arg-type]
         yield client
 
 
@@ -91,6 +94,8 @@ def make_world(
     client: DynamoDBClient,
     jwks: LocalJwksServer,
     key: SigningKey,
+    *,
+    counters: bool = False,
     **settings: Any,
 ) -> World:
     clock = FakeClock(start=float(int(time.time())))
@@ -101,7 +106,12 @@ def make_world(
         {"config_table": TABLE, "issuers": issuer_settings(jwks.uri), **settings}
     )
     authorizer = Authorizer.from_settings(
-        config, logger=Logger(service="gatekeeper-test"), store=store, emitter=audit, clock=clock
+        config,
+        logger=Logger(service="gatekeeper-test"),
+        store=store,
+        counters=DynamoCounterStore(client, COUNTERS) if counters else None,
+        emitter=audit,
+        clock=clock,
     )
     return World(authorizer, store, client, clock, audit, keys, key, jwks)
 

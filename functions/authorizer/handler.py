@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gatekeeper.authorizer import Authorizer
+from gatekeeper.authorizer import Authorizer, AuthorizerResult
 from gatekeeper.config import Settings, SettingsError
 
 logger = Logger(service="gatekeeper-authorizer")
@@ -48,6 +48,34 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise Unauthorized from None
     result = authorizer.authorize(event)
     metrics.add_metric(name=f"Decision_{result.audit.decision}", unit=MetricUnit.Count, value=1)
+    if result.audit.reason == "blocked":
+        metrics.add_metric(name="Blocked", unit=MetricUnit.Count, value=1)
+    _rate_limit_metrics(result)
     if result.unauthorized or result.response is None:
         raise Unauthorized
     return result.response
+
+
+def _rate_limit_metrics(result: AuthorizerResult) -> None:
+    """Per-rule counts (EMF, dimension ``rule``); a limiter error is never silent."""
+    if result.limit is None:
+        return
+    for outcome in result.limit.outcomes:
+        if outcome.error:
+            name = "LimiterErrors"
+            logger.warning(
+                "rate-limit counters failed",
+                extra={"rule": outcome.rule_id, "failed_open": outcome.allowed},
+            )
+        elif outcome.shadow:
+            name = "RateLimitShadowAllowed" if outcome.allowed else "RateLimitShadowLimited"
+        else:
+            name = "RateLimitAllowed" if outcome.allowed else "RateLimitLimited"
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+            default_dimensions={"rule": outcome.rule_id},
+        ):
+            pass

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from aws_lambda_powertools import Logger
 
 from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.audit.emit import AuditEmitter, LogAuditEmitter
-from gatekeeper.audit.event import AuditEvent, iso_time
+from gatekeeper.audit.event import AuditEvent, RateLimitInfo, iso_time
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.config import Settings
 from gatekeeper.errors import (
@@ -41,6 +42,9 @@ from gatekeeper.policy_builder import (
     iam_evaluate,
     rest_response,
 )
+from gatekeeper.rate_limit.brute_force import BruteForceGuard
+from gatekeeper.rate_limit.counters import Block, CounterStore, DynamoCounterStore
+from gatekeeper.rate_limit.limiter import LimitDecision, RateLimiter, applicable
 from gatekeeper.rbac.evaluator import Decision, evaluate, grants_for, resolve_roles
 from gatekeeper.rbac.model import RbacSnapshot
 from gatekeeper.requests import AccessRequest, EventKind, parse_event
@@ -61,6 +65,7 @@ class AuthorizerResult:
     response: dict[str, Any] | None = None
     unauthorized: bool = False
     principal: Principal | None = field(default=None, repr=False)
+    limit: LimitDecision | None = None
 
 
 @dataclass
@@ -73,6 +78,9 @@ class _Outcome:
     decision: Decision | None = None
     policy: PolicyResult | None = None
     config_version: int | None = None
+    presented_key_id: str | None = None
+    limit: LimitDecision | None = None
+    block: Block | None = None
 
 
 class Authorizer:
@@ -85,6 +93,8 @@ class Authorizer:
         config: ConfigCache,
         jwt_verifier: JwtVerifier,
         emitter: AuditEmitter,
+        limiter: RateLimiter | None = None,
+        guard: BruteForceGuard | None = None,
         clock: Clock = system_clock,
         perf_counter: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -92,6 +102,8 @@ class Authorizer:
         self._config = config
         self._jwt = jwt_verifier
         self._emitter = emitter
+        self._limiter = limiter or RateLimiter(_NoCounters(), clock=clock)
+        self._guard = guard
         self._clock = clock
         self._perf = perf_counter
         self._policies = PolicyMemo(settings.cache_max_entries)
@@ -103,12 +115,36 @@ class Authorizer:
         *,
         logger: Logger,
         store: ConfigStore | None = None,
+        counters: CounterStore | None = None,
         emitter: AuditEmitter | None = None,
         clock: Clock = system_clock,
     ) -> Authorizer:
-        """Build clients once per container (short timeouts: the authorizer answers in ms)."""
+        """Build clients once per container (short timeouts: the authorizer answers in ms).
+
+        Without a counters table, brute-force blocking is off and every limit rule behaves as
+        if its counters were failing (its ``on_error`` policy, with a metric), never silently.
+        """
+        client = None
+        if store is None or (counters is None and settings.counters_table):
+            client = _dynamodb_client(settings)
         if store is None:
-            store = DynamoConfigStore(_dynamodb_client(settings), settings.config_table)
+            assert client is not None
+            store = DynamoConfigStore(client, settings.config_table)
+        if counters is None and settings.counters_table and client is not None:
+            counters = DynamoCounterStore(client, settings.counters_table)
+        guard = None
+        if counters is not None:
+            guard = BruteForceGuard(
+                counters,
+                clock=clock,
+                threshold=settings.brute_force_threshold,
+                window_seconds=settings.brute_force_window_seconds,
+                block_seconds=settings.brute_force_block_seconds,
+                cache_seconds=settings.block_cache_seconds,
+            )
+        limiter = RateLimiter(
+            counters or _NoCounters(), clock=clock, max_lease_fraction=settings.lease_max_fraction
+        )
         return cls(
             settings,
             config=ConfigCache(
@@ -119,6 +155,8 @@ class Authorizer:
             ),
             jwt_verifier=JwtVerifier(settings.issuers, clock=clock),
             emitter=emitter or LogAuditEmitter(logger),
+            limiter=limiter,
+            guard=guard,
             clock=clock,
         )
 
@@ -131,10 +169,21 @@ class Authorizer:
                 api_key_prefix=self._settings.api_key_prefix,
                 tenant_header=self._settings.tenant_header,
             )
-            facts.principal = self._authenticate(facts.request)
         except GatekeeperError as exc:
             return self._finish(facts, started, unauthorized=True, reason=exc.reason)
         except Exception:  # fail closed on anything unexpected, without echoing its message
+            return self._finish(facts, started, unauthorized=True, reason="internal_error")
+
+        blocked = self._check_block(facts)  # before any signature work: blocks must be cheap
+        if blocked is not None:
+            return self._finish(facts, started, reason=blocked)
+
+        try:
+            facts.principal = self._authenticate(facts.request, facts)
+        except GatekeeperError as exc:
+            self._record_failure(facts, exc.reason)
+            return self._finish(facts, started, unauthorized=True, reason=exc.reason)
+        except Exception:
             return self._finish(facts, started, unauthorized=True, reason="internal_error")
 
         try:
@@ -144,10 +193,31 @@ class Authorizer:
         except Exception:
             return self._finish(facts, started, reason="internal_error")
         assert facts.decision is not None
+        if facts.limit is not None and not facts.limit.allowed:
+            return self._finish(facts, started, reason=facts.limit.reason or "rate_limited")
         return self._finish(facts, started, reason=facts.decision.reason)
 
     # --- steps -------------------------------------------------------------------------------
-    def _authenticate(self, request: AccessRequest) -> Principal:
+    def _check_block(self, facts: _Outcome) -> str | None:
+        """The deny reason if the source IP is blocked (or the blocklist cannot be read)."""
+        request = facts.request
+        if self._guard is None or request is None or not request.source_ip:
+            return None
+        try:
+            facts.block = self._guard.blocked(request.source_ip)
+        except Exception:  # fail closed: brute-force protection is not optional once configured
+            return "blocklist_unavailable"
+        return "blocked" if facts.block is not None else None
+
+    def _record_failure(self, facts: _Outcome, reason: str) -> None:
+        if self._guard is None or facts.request is None:
+            return
+        with contextlib.suppress(Exception):  # counting must never change the 401
+            facts.block = self._guard.record_failure(
+                facts.request.source_ip, facts.presented_key_id, reason
+            )
+
+    def _authenticate(self, request: AccessRequest, facts: _Outcome) -> Principal:
         creds = request.credentials
         if creds.ambiguous:
             raise AmbiguousCredentials("both a bearer token and an API key were presented")
@@ -155,6 +225,7 @@ class Authorizer:
             key_id, secret = parse_key(
                 creds.api_key.get_secret_value(), self._settings.api_key_prefix
             )
+            facts.presented_key_id = key_id
             try:
                 record = self._config.api_key(key_id)
             except Exception:
@@ -181,6 +252,21 @@ class Authorizer:
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
         facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
+        if facts.decision.allowed and snapshot.limits:  # denied requests consume no quota
+            facts.limit = self._limiter.check(
+                applicable(
+                    snapshot.limits,
+                    api_id=arn.api_id,
+                    stage=arn.stage,
+                    method=arn.method,
+                    path=arn.path,
+                    tenant=principal.tenant,
+                    principal_id=principal.principal_id,
+                    key_id=principal.key_id,
+                    source_ip=request.source_ip,
+                    roles=facts.roles,
+                )
+            )
         facts.policy = self._policies.get(
             snapshot, arn, facts.roles, principal.tenant, facts.decision
         )
@@ -204,6 +290,7 @@ class Authorizer:
             and facts.decision.allowed
             and facts.policy is not None
             and facts.policy.allows_request
+            and (facts.limit is None or facts.limit.allowed)
         )
         policy_refused = facts.policy is not None and not facts.policy.allows_request
         if policy_refused and facts.decision is not None and facts.decision.allowed:
@@ -213,37 +300,61 @@ class Authorizer:
         with contextlib.suppress(Exception):  # an audit failure must not change the decision
             self._emitter.emit(audit)
         return AuthorizerResult(
-            audit=audit, response=response, unauthorized=unauthorized, principal=facts.principal
+            audit=audit,
+            response=response,
+            unauthorized=unauthorized,
+            principal=facts.principal,
+            limit=facts.limit,
         )
 
     def _response(self, facts: _Outcome, allowed: bool, reason: str) -> dict[str, Any]:
         request, principal = facts.request, facts.principal
-        assert request is not None and principal is not None
+        assert request is not None
         context = self._context(facts, reason)
         if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
             return http_simple_response(allowed, context)
+        principal_id = principal.principal_id if principal else "anonymous"
+        limited = facts.limit is not None and not facts.limit.allowed
+        if facts.policy is None or principal is None or limited:
+            # failed before a policy existed, blocked, or rate-limited: deny just this request
+            return deny_response(principal_id, request.arn, context)
         usage_key = principal.usage_identifier if self._settings.usage_identifier_key else None
-        if facts.policy is None:  # failed before a policy existed: deny just this request
-            return deny_response(principal.principal_id, request.arn, context)
-        return rest_response(principal.principal_id, facts.policy, context, usage_key)
+        return rest_response(principal_id, facts.policy, context, usage_key)
 
     def _context(self, facts: _Outcome, reason: str) -> dict[str, ContextValue]:
-        """Scalars only (API Gateway rejects objects and arrays in the context)."""
-        principal = facts.principal
-        assert principal is not None
-        values: Mapping[str, ContextValue | None] = {
-            "principalId": principal.principal_id,
-            "tenant": principal.tenant,
-            "authMethod": principal.auth_method,
-            "issuer": principal.issuer,
-            "keyId": principal.key_id,
-            "roles": ",".join(facts.roles),
-            "scopes": " ".join(sorted(principal.scopes)),
-            "reason": reason,
-            "matchedRule": facts.decision.matched_rule if facts.decision else None,
-            "policyScope": facts.policy.scope if facts.policy else None,
-            "configVersion": facts.config_version,
-        }
+        """Scalars only (API Gateway rejects objects and arrays in the context).
+
+        Rate-limit values follow the IETF RateLimit fields, so gateway responses can map them
+        to ``RateLimit-*`` / ``Retry-After`` headers.
+        """
+        principal, limit = facts.principal, facts.limit
+        values: dict[str, ContextValue | None] = {"reason": reason}
+        if principal is not None:
+            values.update(
+                principalId=principal.principal_id,
+                tenant=principal.tenant,
+                authMethod=principal.auth_method,
+                issuer=principal.issuer,
+                keyId=principal.key_id,
+                roles=",".join(facts.roles),
+                scopes=" ".join(sorted(principal.scopes)),
+                matchedRule=facts.decision.matched_rule if facts.decision else None,
+                policyScope=facts.policy.scope if facts.policy else None,
+                configVersion=facts.config_version,
+            )
+        if limit is not None and limit.binding is not None:
+            bound = limit.binding
+            values.update(
+                rateLimitRule=bound.rule_id,
+                rateLimitLimit=bound.limit,
+                rateLimitRemaining=bound.remaining,
+                rateLimitReset=bound.reset,
+                rateLimitPolicy=f'"{bound.rule_id}";q={bound.limit};w={bound.window}',
+            )
+            if not limit.allowed:
+                values["retryAfter"] = max(bound.retry_after, 1)
+        if facts.block is not None and reason == "blocked":
+            values["retryAfter"] = max(1, math.ceil(facts.block.until - self._clock()))
         return {k: v for k, v in values.items() if v is not None}
 
     def _audit(
@@ -273,6 +384,7 @@ class Authorizer:
             matched_rule=facts.decision.matched_rule if facts.decision else None,
             policy_scope=facts.policy.scope if facts.policy else None,
             config_version=facts.config_version,
+            rate_limit=_rate_limit_info(facts.limit),
             latency_ms=round((self._perf() - started) * 1000, 3),
         )
 
@@ -326,6 +438,35 @@ class PolicyMemo:
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
         self._entries[(arn.base, tenant, frozenset(roles))] = policy
+
+
+class _NoCounters:
+    """Stands in when no counters table is configured: every counter call fails, so each limit
+    rule applies its own ``on_error`` policy (and the failure shows in metrics and audit)."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*_args: Any, **_kwargs: Any) -> Any:
+            raise RuntimeError("no counters table configured (GATEKEEPER_COUNTERS_TABLE)")
+
+        return fail
+
+
+def _rate_limit_info(limit: LimitDecision | None) -> RateLimitInfo | None:
+    if limit is None or limit.binding is None:
+        return None
+    bound = limit.binding
+    return RateLimitInfo(
+        rule_id=bound.rule_id,
+        limited=not limit.allowed,
+        counter=bound.count,
+        limit=bound.limit,
+        remaining=bound.remaining,
+        reset_seconds=bound.reset,
+        retry_after_seconds=bound.retry_after or None,
+        shadow=bound.shadow,
+        shadow_limited=tuple(o.rule_id for o in limit.outcomes if o.shadow and not o.allowed),
+        errors=tuple(o.rule_id for o in limit.outcomes if o.error),
+    )
 
 
 def _dynamodb_client(settings: Settings) -> DynamoDBClient:

@@ -26,7 +26,20 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     config_table: str = Field(min_length=3, description="DynamoDB config table name.")
-    counters_table: str | None = Field(default=None, description="DynamoDB counters table name.")
+    counters_table: str | None = Field(
+        default=None, description="DynamoDB counters table (rate limits, brute-force blocks)."
+    )
+    brute_force_threshold: int = Field(
+        default=20, ge=1, description="Failed authentications per window before a block."
+    )
+    brute_force_window_seconds: int = Field(default=300, ge=1, le=86_400)
+    brute_force_block_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    block_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long a container trusts a block lookup."
+    )
+    lease_max_fraction: float = Field(
+        default=0.1, gt=0, le=1, description="Largest lease, as a fraction of the limit."
+    )
     issuers: tuple[IssuerConfig, ...] = Field(
         default=(), description="JSON list of trusted JWT issuers."
     )

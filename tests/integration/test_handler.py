@@ -111,3 +111,33 @@ def test_warm_container_reuses_the_authorizer(
     module.lambda_handler(event, LocalLambdaContext())
     assert module._authorizer is first
     assert jwks_server.hits == 1
+
+
+def test_rate_limit_metrics_per_rule(
+    handler: tuple[ModuleType, io.StringIO],
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gatekeeper.rate_limit.rules import LimitRule
+    from tests.conftest import COUNTERS
+
+    module, _ = handler
+    monkeypatch.setenv("GATEKEEPER_COUNTERS_TABLE", COUNTERS)
+    module.__dict__["_authorizer"] = None
+    world.store.put(
+        LimitRule(rule_id="one-per-minute", scope="principal", limit=1, window="minute")
+    )
+    event = rest_token_event(f"Bearer {world.token()}", "GET", "/orders")
+    module.lambda_handler(event, LocalLambdaContext())
+    denied = module.lambda_handler(event, LocalLambdaContext())
+    assert denied["context"]["reason"] == "rate_limited"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    by_name = {
+        metric["Name"]: line
+        for line in lines
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert by_name["RateLimitAllowed"]["rule"] == "one-per-minute"
+    assert by_name["RateLimitLimited"]["rule"] == "one-per-minute"
