@@ -70,7 +70,7 @@ def test_exactly_the_limit_is_granted_under_concurrency(moto_endpoint: str, mode
         scope="global",
         limit=LIMIT,
         window="day",
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
     )
     clock = FakeClock()
     granted = [0] * THREADS

@@ -23,7 +23,7 @@ def limited(dynamodb: Any, jwks_server: LocalJwksServer, signing_key: SigningKey
             scope="tenant",
             limit=100,
             window="hour",
-            match={"methods": ["POST"], "path": "/orders"},  # type: ignore[arg-type]
+            match={"methods": ["POST"], "path": "/orders"},
         ),
     )
     return world
@@ -89,7 +89,7 @@ def test_brute_force_blocks_the_ip_before_any_signature_check(
         assert result.unauthorized
     good = rest_request_event({"Authorization": f"Bearer {limited.token()}"}, "GET", "/orders")
     verify_calls: list[str] = []
-    monkeypatch.setattr(limited.authorizer._jwt, "verify", lambda token: verify_calls.append(token))
+    monkeypatch.setattr(limited.authorizer._jwt, "verify", verify_calls.append)
     blocked = limited.authorizer.authorize(good)
     assert not allowed(blocked) and blocked.audit.reason == "blocked"
     assert verify_calls == []  # rejected before any signature work
@@ -131,7 +131,7 @@ def test_limiter_failure_follows_each_rules_policy(limited: World) -> None:
             window="minute",
             on_error="closed",
             match={"path": "/health"},
-        ),  # type: ignore[arg-type]
+        ),
     )
     token = {"Authorization": f"Bearer {limited.token()}"}
     limited.authorizer.authorize(rest_request_event(token, "GET", "/orders"))  # warm everything

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.rate_limit.counters import CounterStore
 from gatekeeper.rate_limit.rules import LimitRule
-from gatekeeper.rbac.model import parsed_pattern, path_matches, split_path
+from gatekeeper.rbac.patterns import parsed_pattern, path_matches, split_path
 from gatekeeper.store import tables
 
 TTL_GRACE_SECONDS = 300
@@ -145,7 +145,7 @@ class RateLimiter:
 
     store: CounterStore
     clock: Clock = system_clock
-    lease_seconds: float = 2.0
+    lease_seconds: float = 10.0
     max_lease_fraction: float = 0.1
     _rejected: dict[tuple[str, str], tuple[float, RuleOutcome]] = field(default_factory=dict)
     _leases: dict[tuple[str, str], _Lease] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gatekeeper.rbac.model import HttpMethod, parse_pattern
+from gatekeeper.rbac.patterns import HttpMethod, parse_pattern
 
 Scope = Literal["global", "tenant", "principal", "api_key", "ip", "role"]
 Window = Literal["second", "minute", "hour", "day"]

@@ -16,79 +16,46 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from gatekeeper.rate_limit.rules import LimitRule
+from gatekeeper.rate_limit.rules import LimitRule
+from gatekeeper.rbac.patterns import (
+    DEFAULT_TENANT,
+    HTTP_METHODS,
+    LITERAL_SEGMENT,
+    TENANT_PARAM,
+    HttpMethod,
+    Segment,
+    parse_pattern,
+    parsed_pattern,
+    path_matches,
+    split_path,
+)
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
-HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+__all__ = [
+    "DEFAULT_TENANT",
+    "HTTP_METHODS",
+    "TENANT_PARAM",
+    "ApiRoutes",
+    "ClaimMapping",
+    "HttpMethod",
+    "LimitRule",
+    "Permission",
+    "RbacSnapshot",
+    "Role",
+    "RoleAssignment",
+    "Segment",
+    "parse_pattern",
+    "parse_route",
+    "parsed_pattern",
+    "path_matches",
+    "split_path",
+]
+
 Effect = Literal["allow", "deny"]
-
-TENANT_PARAM = "tenant"
-DEFAULT_TENANT = "default"
-"""Tenant of role assignments for principals that carry no tenant."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-# Characters API Gateway allows in resource paths; wildcards and braces have meaning here.
-_LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One parsed segment: ``literal``, ``one`` (``*``, ``{param}``), ``tenant`` or ``rest``."""
-
-    kind: Literal["literal", "one", "tenant", "rest"]
-    value: str = ""
-
-
-def parse_pattern(pattern: str) -> tuple[Segment, ...]:
-    """Parse and validate a path pattern; raises ``ValueError`` naming the bad segment."""
-    if not pattern.startswith("/"):
-        raise ValueError(f"path pattern must start with '/': {pattern!r}")
-    if pattern == "/":
-        return ()
-    raw = pattern[1:].split("/")
-    segments: list[Segment] = []
-    for i, part in enumerate(raw):
-        if part == "":
-            raise ValueError(f"empty segment in path pattern {pattern!r}")
-        if part == "**":
-            if i != len(raw) - 1:
-                raise ValueError(f"'**' may only be the last segment: {pattern!r}")
-            segments.append(Segment("rest"))
-        elif part == "*":
-            segments.append(Segment("one"))
-        elif m := _PARAM.match(part):
-            kind: Literal["tenant", "one"] = "tenant" if m.group(1) == TENANT_PARAM else "one"
-            segments.append(Segment(kind, m.group(1)))
-        elif _LITERAL.match(part):
-            segments.append(Segment("literal", part))
-        else:
-            raise ValueError(f"invalid segment {part!r} in path pattern {pattern!r}")
-    return tuple(segments)
-
-
-def split_path(path: str) -> tuple[str, ...]:
-    """Split a concrete request path into segments (``/`` is the empty tuple)."""
-    return tuple(p for p in path.split("/") if p)
-
-
-def path_matches(segments: tuple[Segment, ...], path: tuple[str, ...], tenant: str | None) -> bool:
-    """Match parsed pattern segments against concrete path segments."""
-    for i, seg in enumerate(segments):
-        if seg.kind == "rest":
-            return True
-        if i >= len(path):
-            return False
-        if seg.kind == "literal" and path[i] != seg.value:
-            return False
-        if seg.kind == "tenant" and (tenant is None or path[i] != tenant):
-            return False
-    return len(segments) == len(path)
 
 
 class Permission(BaseModel):
@@ -137,17 +104,6 @@ class Permission(BaseModel):
         return ("*" in self.methods or method in self.methods) and path_matches(
             self.segments, path, tenant
         )
-
-
-_PATTERN_CACHE: dict[str, tuple[Segment, ...]] = {}
-
-
-def parsed_pattern(path: str) -> tuple[Segment, ...]:
-    """:func:`parse_pattern`, memoised: patterns are few and matched on every request."""
-    found = _PATTERN_CACHE.get(path)
-    if found is None:
-        found = _PATTERN_CACHE[path] = parse_pattern(path)
-    return found
 
 
 class Role(BaseModel):
@@ -226,7 +182,7 @@ def parse_route(route: str) -> tuple[str, str]:
     if not sep or verb not in (*HTTP_METHODS, "ANY") or not path.startswith("/"):
         raise ValueError(f"route must look like 'GET /path': {route!r}")
     for part in split_path(path):
-        if not (_ROUTE_PARAM.match(part) or _LITERAL.match(part)):
+        if not (_ROUTE_PARAM.match(part) or LITERAL_SEGMENT.match(part)):
             raise ValueError(f"invalid segment {part!r} in route {route!r}")
     return verb, path
 
@@ -293,12 +249,3 @@ class RbacSnapshot(BaseModel):
         wild = [a for a in self.apis if a.api_id == api_id and a.stage == "*"]
         chosen = exact or wild
         return chosen[0].routes if chosen else None
-
-
-def _resolve_forward_refs() -> None:
-    from gatekeeper.rate_limit.rules import LimitRule
-
-    RbacSnapshot.model_rebuild(_types_namespace={"LimitRule": LimitRule})
-
-
-_resolve_forward_refs()
