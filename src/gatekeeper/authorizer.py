@@ -45,6 +45,7 @@ from gatekeeper.policy_builder import (
 from gatekeeper.rate_limit.brute_force import BruteForceGuard
 from gatekeeper.rate_limit.counters import Block, CounterStore, DynamoCounterStore
 from gatekeeper.rate_limit.limiter import LimitDecision, RateLimiter, applicable
+from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.evaluator import Decision, evaluate, grants_for, resolve_roles
 from gatekeeper.rbac.model import RbacSnapshot
 from gatekeeper.requests import AccessRequest, EventKind, parse_event
@@ -198,6 +199,14 @@ class Authorizer:
         return self._finish(facts, started, reason=facts.decision.reason)
 
     # --- steps -------------------------------------------------------------------------------
+    def _limits(self, snapshot: RbacSnapshot) -> tuple[LimitRule, ...]:
+        """Stored rules, plus the configured defaults that no stored rule overrides by id."""
+        defaults = self._settings.default_limits
+        if not defaults:
+            return snapshot.limits
+        stored = {rule.rule_id for rule in snapshot.limits}
+        return snapshot.limits + tuple(r for r in defaults if r.rule_id not in stored)
+
     def _check_block(self, facts: _Outcome) -> str | None:
         """The deny reason if the source IP is blocked (or the blocklist cannot be read)."""
         request = facts.request
@@ -252,10 +261,11 @@ class Authorizer:
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
         facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
-        if facts.decision.allowed and snapshot.limits:  # denied requests consume no quota
+        limits = self._limits(snapshot)
+        if facts.decision.allowed and limits:  # denied requests consume no quota
             facts.limit = self._limiter.check(
                 applicable(
-                    snapshot.limits,
+                    limits,
                     api_id=arn.api_id,
                     stage=arn.stage,
                     method=arn.method,

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gatekeeper.identity.jwt_verifier import IssuerConfig
+from gatekeeper.rate_limit.rules import LimitRule
 
 ENV_PREFIX = "GATEKEEPER_"
 
@@ -60,7 +61,12 @@ class Settings(BaseModel):
         default=None, description="Override the DynamoDB endpoint (local testing)."
     )
 
-    @field_validator("issuers", mode="before")
+    default_limits: tuple[LimitRule, ...] = Field(
+        default=(),
+        description="JSON list of limit rules applied when the config table has none by that id.",
+    )
+
+    @field_validator("issuers", "default_limits", mode="before")
     @classmethod
     def _json_list(cls, value: object) -> object:
         if isinstance(value, str):

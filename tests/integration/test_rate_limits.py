@@ -157,3 +157,17 @@ def test_no_counters_table_is_never_a_silent_allow(world: World) -> None:
         rest_token_event(f"Bearer {world.token()}", "GET", "/orders")
     )
     assert not allowed(result) and result.audit.reason == "limiter_unavailable"
+
+
+def test_default_limits_from_settings_apply_unless_overridden(
+    dynamodb: Any, jwks_server: LocalJwksServer, signing_key: SigningKey
+) -> None:
+    default = {"rule_id": "default-ip", "scope": "principal", "limit": 1, "window": "minute"}
+    world = make_world(dynamodb, jwks_server, signing_key, counters=True, default_limits=[default])
+    event = rest_token_event(f"Bearer {world.token()}", "GET", "/orders")
+    assert allowed(world.authorizer.authorize(event))
+    assert not allowed(world.authorizer.authorize(event))
+    world.store.put(LimitRule.model_validate({**default, "limit": 100}))  # stored rule wins
+    world.clock.advance(5)
+    world.authorizer._limiter._rejected.clear()
+    assert allowed(world.authorizer.authorize(event))
