@@ -108,6 +108,7 @@ class Authorizer:
         self._clock = clock
         self._perf = perf_counter
         self._policies = PolicyMemo(settings.cache_max_entries)
+        self._limits_version: int | None = None
 
     @classmethod
     def from_settings(
@@ -261,6 +262,9 @@ class Authorizer:
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
         facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
+        if snapshot.version != self._limits_version:
+            self._limiter.forget_rejections()
+            self._limits_version = snapshot.version
         limits = self._limits(snapshot)
         if facts.decision.allowed and limits:  # denied requests consume no quota
             facts.limit = self._limiter.check(

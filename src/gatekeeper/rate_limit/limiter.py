@@ -153,6 +153,10 @@ class RateLimiter:
     _closed_counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
     _tat_hint: dict[tuple[str, str], int] = field(default_factory=dict)
 
+    def forget_rejections(self) -> None:
+        """Drop cached rejections (the rules changed: a raised limit must apply at once)."""
+        self._rejected.clear()
+
     def check(self, applied: Sequence[Applied]) -> LimitDecision:
         now = self.clock()
         self._prune(now)
