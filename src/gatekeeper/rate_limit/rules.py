@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gatekeeper.rbac.patterns import HttpMethod, parse_pattern
+from gatekeeper.rbac.patterns import Methods, PathPattern
 
 Scope = Literal["global", "tenant", "principal", "api_key", "ip", "role"]
 Window = Literal["second", "minute", "hour", "day"]
@@ -32,23 +32,8 @@ class RuleMatch(BaseModel):
 
     api_id: str | None = None
     stage: str | None = None
-    methods: tuple[HttpMethod, ...] = ("*",)
-    path: str = "/**"
-
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = (value,)
-        if isinstance(value, list | tuple):
-            return tuple(v.upper() if isinstance(v, str) else v for v in value)
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _valid_pattern(cls, value: str) -> str:
-        parse_pattern(value)
-        return value
+    methods: Methods = ("*",)
+    path: PathPattern = "/**"
 
 
 class LimitRule(BaseModel):

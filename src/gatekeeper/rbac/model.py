@@ -27,6 +27,8 @@ from gatekeeper.rbac.patterns import (
     LITERAL_SEGMENT,
     TENANT_PARAM,
     HttpMethod,
+    Methods,
+    PathPattern,
     Segment,
     parse_pattern,
     parsed_pattern,
@@ -64,34 +66,10 @@ class Permission(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     effect: Effect = "allow"
-    methods: tuple[HttpMethod, ...] = ("*",)
-    path: str
+    methods: Methods = ("*",)
+    path: PathPattern
     api_id: str | None = None
     stage: str | None = None
-
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = (value,)
-        if isinstance(value, list | tuple):
-            return tuple(v.upper() if isinstance(v, str) else v for v in value)
-        return value
-
-    @field_validator("methods")
-    @classmethod
-    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one method (or '*') is required")
-        if "*" in value and len(value) > 1:
-            raise ValueError("'*' already covers every method; list it alone")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _valid_pattern(cls, value: str) -> str:
-        parse_pattern(value)
-        return value
 
     @property
     def segments(self) -> tuple[Segment, ...]:

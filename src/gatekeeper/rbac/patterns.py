@@ -1,11 +1,13 @@
 """Path patterns shared by RBAC permissions and rate-limit rules (see :mod:`gatekeeper.rbac.model`
-for the syntax). No dependencies, so both can import it."""
+for the syntax). Depends on nothing of ours, so both can import it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"]
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -81,3 +83,33 @@ def parsed_pattern(path: str) -> tuple[Segment, ...]:
     if found is None:
         found = _PATTERN_CACHE[path] = parse_pattern(path)
     return found
+
+
+def _upper_methods(value: object) -> object:
+    if isinstance(value, str):
+        value = (value,)
+    if isinstance(value, list | tuple):
+        return tuple(v.upper() if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _check_methods(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("at least one method (or '*') is required")
+    if "*" in value and len(value) > 1:
+        raise ValueError("'*' already covers every method; list it alone")
+    return value
+
+
+def _check_pattern(value: str) -> str:
+    parse_pattern(value)
+    return value
+
+
+Methods = Annotated[
+    tuple[HttpMethod, ...], BeforeValidator(_upper_methods), AfterValidator(_check_methods)
+]
+"""HTTP methods as a field: upper-cased, non-empty, ``*`` alone."""
+
+PathPattern = Annotated[str, AfterValidator(_check_pattern)]
+"""A path pattern as a field, validated when the model is built."""
