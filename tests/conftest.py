@@ -16,8 +16,8 @@ from gatekeeper.audit.emit import ListAuditEmitter
 from gatekeeper.authorizer import Authorizer
 from gatekeeper.clock import FakeClock
 from gatekeeper.config import Settings
-from gatekeeper.store import tables
 from gatekeeper.rate_limit.counters import DynamoCounterStore
+from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, SigningKey, claims_for, mint, public_jwks, rsa_key
 from gatekeeper.testing.sample_access import SampleKeys, seed

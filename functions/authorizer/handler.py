@@ -60,6 +60,8 @@ def _rate_limit_metrics(result: AuthorizerResult) -> None:
     """Per-rule counts (EMF, dimension ``rule``); a limiter error is never silent."""
     if result.limit is None:
         return
+    if any(outcome.error for outcome in result.limit.outcomes):  # the alarm reads this one
+        metrics.add_metric(name="RateLimiterErrors", unit=MetricUnit.Count, value=1)
     for outcome in result.limit.outcomes:
         if outcome.error:
             name = "LimiterErrors"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from gatekeeper.arn import ExecuteApiArn
-from gatekeeper.audit.emit import AuditEmitter, LogAuditEmitter
+from gatekeeper.audit.emit import AuditEmitter, emitter_from_settings
 from gatekeeper.audit.event import AuditEvent, RateLimitInfo, iso_time
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.config import Settings
@@ -156,7 +156,7 @@ class Authorizer:
                 max_entries=settings.cache_max_entries,
             ),
             jwt_verifier=JwtVerifier(settings.issuers, clock=clock),
-            emitter=emitter or LogAuditEmitter(logger),
+            emitter=emitter or emitter_from_settings(settings, logger),
             limiter=limiter,
             guard=guard,
             clock=clock,
@@ -309,7 +309,13 @@ class Authorizer:
         policy_refused = facts.policy is not None and not facts.policy.allows_request
         if policy_refused and facts.decision is not None and facts.decision.allowed:
             reason = "policy_mismatch"  # the policy could not express the decision: denied
-        response = None if unauthorized else self._response(facts, allowed, reason)
+        limited = facts.limit is not None and not facts.limit.allowed
+        flagged = limited and reason == "rate_limited" and self._flag_rate_limits(facts)
+        response = None
+        if not unauthorized:
+            # flag mode: API Gateway lets the request through to an integration that answers
+            # 429 from the context; the audit still records the request as rejected (deny).
+            response = self._response(facts, allowed or flagged, reason)
         audit = self._audit(facts, started, reason, allowed=allowed, unauthorized=unauthorized)
         with contextlib.suppress(Exception):  # an audit failure must not change the decision
             self._emitter.emit(audit)
@@ -321,6 +327,13 @@ class Authorizer:
             limit=facts.limit,
         )
 
+    def _flag_rate_limits(self, facts: _Outcome) -> bool:
+        return (
+            self._settings.rate_limit_response == "flag"
+            and facts.policy is not None
+            and facts.policy.allows_request
+        )
+
     def _response(self, facts: _Outcome, allowed: bool, reason: str) -> dict[str, Any]:
         request, principal = facts.request, facts.principal
         assert request is not None
@@ -328,7 +341,7 @@ class Authorizer:
         if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
             return http_simple_response(allowed, context)
         principal_id = principal.principal_id if principal else "anonymous"
-        limited = facts.limit is not None and not facts.limit.allowed
+        limited = not allowed and facts.limit is not None and not facts.limit.allowed
         if facts.policy is None or principal is None or limited:
             # failed before a policy existed, blocked, or rate-limited: deny just this request
             return deny_response(principal_id, request.arn, context)
@@ -367,6 +380,7 @@ class Authorizer:
             )
             if not limit.allowed:
                 values["retryAfter"] = max(bound.retry_after, 1)
+                values["rateLimited"] = True
         if facts.block is not None and reason == "blocked":
             values["retryAfter"] = max(1, math.ceil(facts.block.until - self._clock()))
         return {k: v for k, v in values.items() if v is not None}

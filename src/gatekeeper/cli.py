@@ -11,7 +11,14 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("gatekeeper.commands.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "gatekeeper.commands.demo",
+    "gatekeeper.commands.archive",
+    "gatekeeper.commands.policy",
+    "gatekeeper.commands.keys",
+    "gatekeeper.commands.usage",
+    "gatekeeper.commands.block",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gatekeeper.audit.detect import DetectionSettings
 from gatekeeper.identity.jwt_verifier import IssuerConfig
 from gatekeeper.rate_limit.rules import LimitRule
 
 ENV_PREFIX = "GATEKEEPER_"
+_S = TypeVar("_S", bound=BaseModel)
 
 
 class SettingsError(ValueError):
@@ -49,6 +51,11 @@ class Settings(BaseModel):
     )
     api_key_prefix: str = Field(default="gk", pattern=r"^[a-z][a-z0-9]{1,9}$")
     tenant_header: str = Field(default="x-tenant-id", min_length=1)
+    rate_limit_response: Literal["deny", "flag"] = Field(
+        default="deny",
+        description="deny: a 403 carrying Retry-After; flag: allow with rateLimited=true so "
+        "the integration answers 429 (only safe where every integration honours the flag).",
+    )
     http_api_response: Literal["simple", "iam"] = Field(
         default="simple", description="HTTP API (payload 2.0) answer format."
     )
@@ -60,6 +67,23 @@ class Settings(BaseModel):
     dynamodb_endpoint: str | None = Field(
         default=None, description="Override the DynamoDB endpoint (local testing)."
     )
+    audit_transport: Literal["log", "kinesis"] = Field(
+        default="log", description="Audit events as log lines, or put to Kinesis directly."
+    )
+    audit_stream: str | None = Field(
+        default=None, description="Kinesis stream name or ARN (audit_transport=kinesis)."
+    )
+    audit_batch_size: int = Field(
+        default=1, ge=1, le=500, description="Events per PutRecords; >1 buffers across calls."
+    )
+
+    @model_validator(mode="after")
+    def _audit_stream_required(self) -> Settings:
+        if self.audit_transport == "kinesis" and not self.audit_stream:
+            raise ValueError(
+                f"{ENV_PREFIX}AUDIT_STREAM is required when AUDIT_TRANSPORT is kinesis"
+            )
+        return self
 
     default_limits: tuple[LimitRule, ...] = Field(
         default=(),
@@ -75,19 +99,56 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        raw = {
-            name: env[f"{ENV_PREFIX}{name.upper()}"]
-            for name in cls.model_fields
-            if f"{ENV_PREFIX}{name.upper()}" in env
-        }
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{str(err['loc'][0]).upper()}"
-                + (f"[{'.'.join(str(p) for p in err['loc'][1:])}]" if len(err["loc"]) > 1 else "")
-                + f": {err['msg']}"
-                for err in exc.errors()
-            )
-            raise SettingsError(f"invalid configuration: {problems}") from None
+        return _from_env(cls, environ)
+
+
+def _from_env(cls: type[_S], environ: Mapping[str, str] | None) -> _S:
+    """``GATEKEEPER_<FIELD>`` variables → ``cls``, errors naming the variables."""
+    env = os.environ if environ is None else environ
+    raw = {
+        name: env[f"{ENV_PREFIX}{name.upper()}"]
+        for name in cls.model_fields
+        if f"{ENV_PREFIX}{name.upper()}" in env
+    }
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "settings")
+            + (f"[{'.'.join(str(p) for p in err['loc'][1:])}]" if len(err["loc"]) > 1 else "")
+            + f": {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+class AuditSinkSettings(BaseModel):
+    """The audit sink function's settings (same ``GATEKEEPER_`` variables convention)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    audit_bucket: str = Field(min_length=3, description="S3 bucket of the archive.")
+    audit_prefix: str = Field(default="", description="Key prefix inside the bucket, e.g. audit/.")
+    audit_signing_key_id: str | None = Field(
+        default=None, description="KMS asymmetric key (RSA, SIGN_VERIFY) signing the digests."
+    )
+    audit_digest_interval_seconds: float = Field(default=3600.0, ge=0, le=86_400)
+    audit_dedup_window: int = Field(default=2000, ge=0, le=100_000)
+    audit_alert_bus: str | None = Field(
+        default=None, description="EventBridge bus for security alerts (none: no alerts)."
+    )
+    counters_table: str | None = Field(
+        default=None, description="Counters table: detection windows and IP blocks."
+    )
+    audit_detection: DetectionSettings = Field(default_factory=DetectionSettings)
+
+    @field_validator("audit_detection", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuditSinkSettings:
+        return _from_env(cls, environ)

@@ -31,6 +31,7 @@ from gatekeeper.testing.sample_access import SampleKeys, seed
 ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
 CONFIG_TABLE = "gatekeeper-demo-config"
+AUDIT_BUCKET = "gatekeeper-demo-audit"
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "authorizer" / "handler.py"
 
 
@@ -263,6 +264,7 @@ def run(out: IO[str] = sys.stdout) -> int:
                     )
                 for line in _policy_lines(outcome.response):
                     print(f"        {line}", file=out)
+            archive_ok = archive_and_verify(log.getvalue().splitlines(), number, out)
     elapsed = time.perf_counter() - started
     total = number
     print(
@@ -270,4 +272,40 @@ def run(out: IO[str] = sys.stdout) -> int:
         f"(JWKS fetched {jwks.hits} time(s))",
         file=out,
     )
-    return 1 if failures else 0
+    return 1 if failures or not archive_ok else 0
+
+
+def archive_and_verify(lines: list[str], decisions: int, out: IO[str]) -> bool:
+    """The audit pipeline, locally: log lines → subscription records → sink → moto S3 → verify."""
+    import boto3
+
+    from gatekeeper.audit.archive import ArchiveWriter, Layout
+    from gatekeeper.audit.signer import LocalRsaSigner
+    from gatekeeper.audit.sink import AuditSink, records_from_event
+    from gatekeeper.audit.store import S3ObjectStore
+    from gatekeeper.audit.verify import verify_archive
+    from gatekeeper.testing.audit_events import kinesis_event, subscription_payloads
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=AUDIT_BUCKET)
+    store = S3ObjectStore(s3, AUDIT_BUCKET)
+    signer = LocalRsaSigner.generate("demo-digest-key")
+    layout = Layout("audit/")
+    sink = AuditSink(ArchiveWriter(store, signer, layout=layout, digest_interval_seconds=0))
+    result = sink.process(records_from_event(kinesis_event(subscription_payloads(lines))))
+    report = verify_archive(store, lambda _key_id: signer.public_key_pem(), layout)
+    ok = report.ok and not result.failed and report.events == decisions
+    print(
+        f"\naudit: {len(lines)} log lines -> CloudWatch Logs subscription -> audit_sink -> "
+        f"s3://{AUDIT_BUCKET}/audit/: {len(result.archived)} events in {len(result.objects)} "
+        f"object(s), {len(result.digests)} signed digest(s)",
+        file=out,
+    )
+    print(
+        f"audit: archive verify {'OK' if report.ok else 'FAILED'}: {report.events}/{decisions} "
+        f"decisions archived exactly once, chain and signatures intact"
+        if ok
+        else f"audit: archive verify FAILED: {[str(f) for f in report.findings]}",
+        file=out,
+    )
+    return ok

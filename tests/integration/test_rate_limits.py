@@ -170,3 +170,26 @@ def test_default_limits_from_settings_apply_unless_overridden(
     world.store.put(LimitRule.model_validate({**default, "limit": 100}))  # stored rule wins
     world.clock.advance(5)  # the new version also drops the cached rejection
     assert allowed(world.authorizer.authorize(event))
+
+
+def test_flag_mode_allows_with_rate_limited_context_for_a_429_integration(
+    dynamodb: Any, jwks_server: LocalJwksServer, signing_key: SigningKey
+) -> None:
+    world = make_world(
+        dynamodb, jwks_server, signing_key, counters=True, rate_limit_response="flag"
+    )
+    world.store.put(LimitRule(rule_id="one", scope="principal", limit=1, window="minute"))
+    event = rest_token_event(f"Bearer {world.token()}", "GET", "/orders")
+    first = world.authorizer.authorize(event)
+    assert first.response is not None and "rateLimited" not in first.response["context"]
+    flagged = world.authorizer.authorize(event)
+    assert allowed(flagged)  # reaches the integration, which answers 429 from the context
+    assert flagged.response is not None
+    ctx = flagged.response["context"]
+    assert ctx["rateLimited"] is True and ctx["reason"] == "rate_limited" and ctx["retryAfter"] >= 1
+    assert flagged.audit.decision == "deny" and flagged.audit.reason == "rate_limited"
+    # an RBAC denial is still a Deny in flag mode
+    forbidden = world.authorizer.authorize(
+        rest_token_event(f"Bearer {world.token()}", "DELETE", "/orders/1")
+    )
+    assert not allowed(forbidden)

@@ -1,16 +1,32 @@
-"""Where audit events go. For now: one JSON log line through Powertools Logger.
+"""Where audit events go: a JSON log line (default) or a direct Kinesis put.
 
-The log line costs no extra latency; a CloudWatch Logs subscription forwards it to the audit
-pipeline. Lines carry the event under the ``audit`` key so the pipeline can pick them out.
+- ``log`` (:class:`LogAuditEmitter`): one JSON line through Powertools Logger, the event under
+  the ``audit`` key. No added latency; a CloudWatch Logs subscription filter
+  (``{ $.audit.event_id = "*" }``) forwards the lines to the audit stream.
+- ``kinesis`` (:class:`KinesisAuditEmitter`): ``PutRecords`` straight to the stream, so events
+  reach the archive without the CloudWatch Logs hop (and its ingestion cost). Never fatal: a
+  failed or partially failed put sends the affected events to the log line instead, and the
+  decision is already made. Costs one PutRecords round trip per flush (short timeouts).
+
+Pick with ``GATEKEEPER_AUDIT_TRANSPORT`` (see :func:`emitter_from_settings`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import atexit
+import json
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools import Logger
 
 from gatekeeper.audit.event import AuditEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis.client import KinesisClient
+
+    from gatekeeper.config import Settings
+
+MAX_PUT_RECORDS = 500  # Kinesis PutRecords limit per call
 
 
 class AuditEmitter(Protocol):
@@ -23,7 +39,7 @@ class LogAuditEmitter:
 
     def emit(self, event: AuditEvent) -> None:
         self._logger.info(
-            f"authorization {event.decision}: {event.reason}",
+            f"{event.event_type} {event.decision}: {event.reason}",
             extra={"audit": event.model_dump(mode="json")},
         )
 
@@ -36,3 +52,80 @@ class ListAuditEmitter:
 
     def emit(self, event: AuditEvent) -> None:
         self.events.append(event)
+
+
+class KinesisAuditEmitter:
+    """Buffers events and puts them with ``PutRecords``; failures fall back to ``fallback``.
+
+    ``batch_size`` 1 (the default) puts every event at once: a Lambda container can be frozen
+    or reclaimed between invocations, so a buffered event might never be sent. Larger batches
+    suit long-lived processes; :meth:`flush` also runs at interpreter exit. The partition key is
+    the event id: duplicates of one event (a retried put) land on the same shard, where the
+    sink's dedup window catches them.
+    """
+
+    def __init__(
+        self,
+        client: KinesisClient,
+        stream: str,
+        fallback: AuditEmitter,
+        *,
+        batch_size: int = 1,
+    ) -> None:
+        self._kinesis = client
+        self._stream = (
+            {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
+        )
+        self._fallback = fallback
+        self._batch_size = max(1, min(batch_size, MAX_PUT_RECORDS))
+        self._buffer: list[AuditEvent] = []
+        self.fallbacks = 0
+        if self._batch_size > 1:
+            atexit.register(self.flush)
+
+    def emit(self, event: AuditEvent) -> None:
+        self._buffer.append(event)
+        if len(self._buffer) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        events, self._buffer = self._buffer, []
+        if not events:
+            return
+        records = [
+            {"Data": json.dumps(e.model_dump(mode="json")).encode(), "PartitionKey": e.event_id}
+            for e in events
+        ]
+        try:
+            response = self._kinesis.put_records(Records=records, **self._stream)  # type: ignore[arg-type]
+        except Exception:
+            self._fall_back(events)
+            return
+        if response.get("FailedRecordCount"):
+            results = response["Records"]
+            self._fall_back([e for e, r in zip(events, results, strict=True) if "ErrorCode" in r])
+
+    def _fall_back(self, events: list[AuditEvent]) -> None:
+        self.fallbacks += len(events)
+        for event in events:
+            try:
+                self._fallback.emit(event)
+            except Exception:  # noqa: S112 - the decision stands whatever happens here
+                continue
+
+
+def emitter_from_settings(settings: Settings, logger: Logger) -> AuditEmitter:
+    """The emitter ``GATEKEEPER_AUDIT_TRANSPORT`` asks for (the log line is always the fallback)."""
+    log = LogAuditEmitter(logger)
+    if settings.audit_transport != "kinesis" or not settings.audit_stream:
+        return log
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=0.5, read_timeout=0.5, retries={"mode": "standard", "max_attempts": 2}
+    )
+    client = boto3.client("kinesis", config=config)
+    return KinesisAuditEmitter(
+        client, settings.audit_stream, log, batch_size=settings.audit_batch_size
+    )

@@ -57,8 +57,13 @@ class AdminChange(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    operation: str = Field(description="e.g. put_role, revoke_key, apply_policy.")
+    operation: str = Field(description="create, update, delete, revoke, rotate, reset, ...")
+    resource_type: str | None = Field(default=None, description="e.g. role, api_key, block.")
     target: str | None = Field(default=None, description="e.g. role name or key id.")
+    actor_kind: str | None = Field(default=None, description="iam, authorizer or cli.")
+    source: str | None = Field(default=None, description="api or cli.")
+    before_digest: str | None = Field(default=None, description="SHA-256 of the item before.")
+    after_digest: str | None = Field(default=None, description="SHA-256 of the item after.")
     config_version_before: int | None = None
     config_version_after: int | None = None
 

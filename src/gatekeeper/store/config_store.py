@@ -8,7 +8,9 @@ transaction, so a warm authorizer never sees a change without also seeing a new 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -20,7 +22,10 @@ from gatekeeper.store import tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 
 class ConfigStore(Protocol):
@@ -36,6 +41,86 @@ class ConfigStore(Protocol):
 
     def put(self, *items: BaseModel) -> int:
         """Store roles, claim mappings, route catalogs, assignments or keys; returns the version."""
+        ...
+
+
+# --- admin primitives: read one document, list a key range, conditional writes ---------------
+ItemKey = tuple[str, str]
+"""(pk, sk) of a config-table item."""
+
+
+def digest(doc: str) -> str:
+    """The content digest of a stored document: the admin API's ETag and the audit digests."""
+    return hashlib.sha256(doc.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """One config-table item as stored: its key and the JSON document."""
+
+    pk: str
+    sk: str
+    doc: str
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.pk, self.sk)
+
+    @property
+    def etag(self) -> str:
+        return digest(self.doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Put ``doc`` at ``key`` (``doc=None``: delete it), if the item is still ``expect``.
+
+    ``expect`` is the document the writer last saw (``None``: the item must not exist), so every
+    write is conditional and a concurrent change makes the whole transaction fail.
+    """
+
+    key: ItemKey
+    doc: str | None
+    expect: str | None
+    kind: str = ""
+
+
+class WriteConflict(Exception):
+    """A conditional write failed: ``index`` is the write whose item changed (-1: the version)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"conditional write {index} failed")
+        self.index = index
+
+
+def item_key(key: dict[str, str]) -> ItemKey:
+    return (key["pk"], key["sk"])
+
+
+class AdminConfigStore(ConfigStore, Protocol):
+    """What the admin API and the CLI need beyond the authorizer's primitives."""
+
+    def get_doc(self, key: ItemKey) -> StoredDoc | None: ...
+
+    def list_docs(
+        self,
+        *,
+        pk: str | None = None,
+        pk_prefix: str | None = None,
+        sk_prefix: str = "",
+        limit: int = 100,
+        after: ItemKey | None = None,
+    ) -> tuple[list[StoredDoc], ItemKey | None]:
+        """Items of partition ``pk`` (or of every partition starting with ``pk_prefix``) whose
+        sort key starts with ``sk_prefix``, at most ``limit``, after ``after``; plus the cursor
+        for the next page (``None`` when there is none)."""
+        ...
+
+    def write(self, writes: Sequence[Write], *, expect_version: int | None = None) -> int:
+        """All writes and a version bump in one transaction; raises :class:`WriteConflict`.
+
+        ``expect_version``: also require the config version to be unchanged (for changes that
+        were validated against the whole snapshot, such as role inheritance)."""
         ...
 
 
@@ -120,6 +205,45 @@ class InMemoryConfigStore:
         self.version += 1
         return self.version
 
+    def get_doc(self, key: ItemKey) -> StoredDoc | None:
+        self.reads += 1
+        doc = self.items.get(key)
+        return StoredDoc(key[0], key[1], doc) if doc is not None else None
+
+    def list_docs(
+        self,
+        *,
+        pk: str | None = None,
+        pk_prefix: str | None = None,
+        sk_prefix: str = "",
+        limit: int = 100,
+        after: ItemKey | None = None,
+    ) -> tuple[list[StoredDoc], ItemKey | None]:
+        self.reads += 1
+        found = [
+            StoredDoc(p, s, doc)
+            for (p, s), doc in sorted(self.items.items())
+            if (p == pk if pk is not None else p.startswith(pk_prefix or ""))
+            and s.startswith(sk_prefix)
+            and (after is None or (p, s) > after)
+        ]
+        page = found[:limit]
+        return page, (page[-1].key if len(found) > limit else None)
+
+    def write(self, writes: Sequence[Write], *, expect_version: int | None = None) -> int:
+        if expect_version is not None and expect_version != self.version:
+            raise WriteConflict(-1)
+        for i, w in enumerate(writes):
+            if self.items.get(w.key) != w.expect:
+                raise WriteConflict(i)
+        for w in writes:
+            if w.doc is None:
+                self.items.pop(w.key, None)
+            else:
+                self.items[w.key] = w.doc
+        self.version += 1
+        return self.version
+
 
 class DynamoConfigStore:
     """The config table in DynamoDB, through the low-level client (no resource layer overhead)."""
@@ -194,4 +318,105 @@ class DynamoConfigStore:
             }
         )
         self._client.transact_write_items(TransactItems=writes)
+        return self.get_version()
+
+    def get_doc(self, key: ItemKey) -> StoredDoc | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            ConsistentRead=True,
+        ).get("Item")
+        return StoredDoc(key[0], key[1], item["doc"]["S"]) if item and "doc" in item else None
+
+    def list_docs(
+        self,
+        *,
+        pk: str | None = None,
+        pk_prefix: str | None = None,
+        sk_prefix: str = "",
+        limit: int = 100,
+        after: ItemKey | None = None,
+    ) -> tuple[list[StoredDoc], ItemKey | None]:
+        """A Query for one partition, a filtered Scan across partitions (admin use only)."""
+        found: list[StoredDoc] = []
+        start: dict[str, AttributeValueTypeDef] | None = (
+            {"pk": {"S": after[0]}, "sk": {"S": after[1]}} if after else None
+        )
+        while True:
+            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            # begins_with with an empty prefix is refused by DynamoDB: leave the clause out
+            sk_clause = " AND begins_with(sk, :sk)" if sk_prefix else ""
+            values: dict[str, Any] = {":sk": {"S": sk_prefix}} if sk_prefix else {}
+            if pk is not None:
+                response = self._client.query(
+                    TableName=self._table,
+                    KeyConditionExpression=f"pk = :pk{sk_clause}",
+                    ExpressionAttributeValues={":pk": {"S": pk}, **values},
+                    Limit=limit - len(found) + 1,
+                    ConsistentRead=True,
+                    **extra,
+                )
+            elif pk_prefix:
+                response = self._client.scan(
+                    TableName=self._table,
+                    FilterExpression=f"begins_with(pk, :pk){sk_clause}",
+                    ExpressionAttributeValues={":pk": {"S": pk_prefix}, **values},
+                    Limit=200,
+                    ConsistentRead=True,
+                    **extra,
+                )
+            else:
+                raise ValueError("list_docs needs pk or a non-empty pk_prefix")
+            for item in response.get("Items", []):
+                if "doc" not in item:
+                    continue
+                if len(found) == limit:  # one more exists: the page is full
+                    return found, found[-1].key
+                found.append(StoredDoc(item["pk"]["S"], item["sk"]["S"], item["doc"]["S"]))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found, None
+            start = last
+
+    def write(self, writes: Sequence[Write], *, expect_version: int | None = None) -> int:
+        if not 1 <= len(writes) <= 99:
+            raise ValueError("write takes 1 to 99 items per transaction")
+        ops: list[Any] = []  # TransactWriteItemTypeDef, built from parts
+        for w in writes:
+            key: dict[str, AttributeValueTypeDef] = {"pk": {"S": w.key[0]}, "sk": {"S": w.key[1]}}
+            if w.expect is None:
+                cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+            else:
+                cond = {
+                    "ConditionExpression": "#doc = :expect",
+                    "ExpressionAttributeNames": {"#doc": "doc"},
+                    "ExpressionAttributeValues": {":expect": {"S": w.expect}},
+                }
+            if w.doc is None:
+                ops.append({"Delete": {"TableName": self._table, "Key": key, **cond}})
+            else:
+                item = {**key, "doc": {"S": w.doc}, "kind": {"S": w.kind}}
+                ops.append({"Put": {"TableName": self._table, "Item": item, **cond}})
+        bump: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {k: {"S": v} for k, v in tables.version_key().items()},
+            "UpdateExpression": "ADD version :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+        if expect_version is not None:
+            bump["ConditionExpression"] = (
+                "attribute_not_exists(version) OR version = :v"
+                if expect_version == 0
+                else "version = :v"
+            )
+            bump["ExpressionAttributeValues"][":v"] = {"N": str(expect_version)}
+        ops.append({"Update": bump})
+        try:
+            self._client.transact_write_items(TransactItems=ops)
+        except self._client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            for i, reason in enumerate(reasons):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise WriteConflict(i if i < len(writes) else -1) from None
+            raise
         return self.get_version()

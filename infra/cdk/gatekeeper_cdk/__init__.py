@@ -1,0 +1,6 @@
+"""The Gatekeeper CDK app: the suite's stack and the reusable ``GatekeeperAuthorizer``."""
+
+from gatekeeper_cdk.authorizer_construct import GatekeeperAuthorizer
+from gatekeeper_cdk.stack import GatekeeperSettings, GatekeeperStack
+
+__all__ = ["GatekeeperAuthorizer", "GatekeeperSettings", "GatekeeperStack"]

@@ -1,0 +1,88 @@
+"""Build the app from CDK context: used by ``app.py`` (the CLI) and by ``tests/infra``.
+
+Context keys (``cdk.json`` or ``-c key=value``):
+
+==============================  ==================================================  =========
+key                             meaning                                             default
+==============================  ==================================================  =========
+``gatekeeper:bundle``           ``false``: skip the pip bundling (offline synth)    ``true``
+``gatekeeper:issuers``          ``GATEKEEPER_ISSUERS`` JSON for the authorizer       ``[]``
+``gatekeeper:cacheTtl``         authorizer result cache TTL in seconds (0..3600)    ``0``
+``gatekeeper:objectLockDays``   Object Lock (compliance) days on the archive        off
+``gatekeeper:alarmEmail``       e-mail subscribed to the alarm topic                none
+``gatekeeper:retainData``       ``false``: tables/bucket/keys deleted with stack    ``true``
+``gatekeeper:demoApis``         ``false``: no demo REST/HTTP APIs                   ``true``
+``gatekeeper:nag``              ``false``: do not run cdk-nag (AwsSolutions)        ``true``
+==============================  ==================================================  =========
+
+``gatekeeper:rateLimitResponse``: ``deny`` (default: a 403 carrying Retry-After) or ``flag``
+(allow with ``rateLimited=true``; the integration answers 429; see the README).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from gatekeeper_cdk.stack import GatekeeperSettings, GatekeeperStack
+
+STACK_NAME = "Gatekeeper"
+SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+# Feature flags the stack relies on; set here so the CLI and the tests synthesize the same thing.
+DEFAULT_CONTEXT: dict[str, Any] = {
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/customresources:installLatestAwsSdkDefault": False,
+    "@aws-cdk/aws-iam:minimizePolicies": False,
+}
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in {"false", "0", "no", "off"}
+
+
+def _int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+def settings_from_context(app: App) -> GatekeeperSettings:
+    ctx = app.node.try_get_context
+    return GatekeeperSettings(
+        issuers_json=str(ctx("gatekeeper:issuers") or "[]"),
+        authorizer_cache_ttl_seconds=_int(ctx("gatekeeper:cacheTtl")) or 0,
+        object_lock_days=_int(ctx("gatekeeper:objectLockDays")),
+        alarm_email=ctx("gatekeeper:alarmEmail") or None,
+        retain_data=_flag(ctx("gatekeeper:retainData"), default=True),
+        demo_apis=_flag(ctx("gatekeeper:demoApis"), default=True),
+        rate_limit_response=str(ctx("gatekeeper:rateLimitResponse") or "deny"),
+    )
+
+
+def build_app(
+    context: Mapping[str, Any] | None = None, outdir: str | None = None
+) -> tuple[App, GatekeeperStack]:
+    """The app with its one stack and the AwsSolutions checks (findings fail the synth)."""
+    app = App(context={**DEFAULT_CONTEXT, **(context or {})}, outdir=outdir)
+    if not _flag(app.node.try_get_context("gatekeeper:bundle"), default=True):
+        for key, value in SKIP_BUNDLING.items():
+            app.node.set_context(key, value)
+    env = Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
+    stack = GatekeeperStack(
+        app,
+        STACK_NAME,
+        settings=settings_from_context(app),
+        env=env,
+        description="Gatekeeper: API authorization for AWS serverless (authorizer, audit, admin)",
+    )
+    if _flag(app.node.try_get_context("gatekeeper:nag"), default=True):
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app, stack

@@ -1,0 +1,794 @@
+"""The Gatekeeper suite in one stack.
+
+Data: config + counters tables, the audit stream, the archive bucket, the DLQ, all under one
+customer-managed KMS key; a second, asymmetric key signs archive digests. Compute: the
+authorizer, audit_sink and admin functions sharing one dependencies layer. Edges: the
+subscription filter (authorizer/admin audit lines -> Kinesis), the sink's event source mapping,
+the demo REST and HTTP APIs, the IAM-authorized admin API, alarms and a dashboard.
+
+Every function role is written out statement by statement (no ``grant*`` helpers, which add
+``kms:GenerateDataKey*``-style wildcards): ``tests/infra`` checks each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import Aws, CfnElement, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from gatekeeper_cdk import bundling
+from gatekeeper_cdk.authorizer_construct import GatekeeperAuthorizer
+from gatekeeper_cdk.demo_apis import AdminApi, DemoHttpApi, DemoRestApi
+from gatekeeper_cdk.monitoring import Monitoring
+from gatekeeper_cdk.nag import acknowledge
+
+# gatekeeper.audit.archive.Layout under GATEKEEPER_AUDIT_PREFIX: events/dt=../hour=../ (OCSF
+# JSON lines, the Athena table), quarantine/, digests/ (signed, chained) and state/ (chain heads).
+ARCHIVE_PREFIX = "audit/"
+ARCHIVE_AREAS = ("events/", "quarantine/", "digests/", "state/")
+ARCHIVE_EVENTS_PREFIX = f"{ARCHIVE_PREFIX}events/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+AUDIT_FILTER_FIELD = "$.audit.event_id"  # every audit line has one; other log lines do not
+ATHENA_DDL = bundling.REPO_ROOT / "infra" / "athena" / "audit_table.sql"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+@dataclass(frozen=True)
+class GatekeeperSettings:
+    """Deployment knobs (``cdk.json`` context ``gatekeeper:*`` or constructor arguments)."""
+
+    issuers_json: str = "[]"
+    authorizer_cache_ttl_seconds: int = 0
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    object_lock_days: int | None = None
+    archive_glacier_ir_after_days: int = 90
+    archive_deep_archive_after_days: int = 365
+    retain_data: bool = True
+    stream_shards: int = 1
+    alarm_email: str | None = None
+    deny_spike_threshold: int = 100
+    demo_apis: bool = True
+    rate_limit_response: str = "deny"  # "flag": the integration answers 429 (see README)
+    extra_authorizer_env: dict[str, str] = field(default_factory=dict)
+
+
+def _powertools_env(service: str) -> dict[str, str]:
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": "Gatekeeper",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+class GatekeeperStack(Stack):
+    def __init__(  # noqa: PLR0915 - one readable list of the suite's resources
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: GatekeeperSettings | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.settings = cfg = settings or GatekeeperSettings()
+        removal = RemovalPolicy.RETAIN if cfg.retain_data else RemovalPolicy.DESTROY
+
+        # --- keys ------------------------------------------------------------------------------
+        self.data_key = kms.Key(
+            self,
+            "DataKey",
+            description="Gatekeeper: tables, stream, archive, queue, topic and logs",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self._allow_service_on_data_key(
+            f"logs.{Aws.REGION}.amazonaws.com",
+            extra_conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"
+                    )
+                }
+            },
+        )
+        self._allow_service_on_data_key("cloudwatch.amazonaws.com")
+        self.signing_key = kms.Key(
+            self,
+            "DigestSigningKey",
+            description="Gatekeeper: signs hourly audit archive digests (SHA256withRSA)",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=removal,
+        )
+
+        # --- tables ----------------------------------------------------------------------------
+        self.config_table = self._table("ConfigTable", removal, ttl=False)
+        self.counters_table = self._table("CountersTable", removal, ttl=True)
+
+        # --- audit pipeline storage ------------------------------------------------------------
+        self.stream = kinesis.Stream(
+            self,
+            "AuditStream",
+            encryption=kinesis.StreamEncryption.KMS,
+            encryption_key=self.data_key,
+            shard_count=cfg.stream_shards,
+            retention_period=Duration.hours(24),
+        )
+        self.dlq = sqs.Queue(
+            self,
+            "AuditSinkDlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.data_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter (on-failure) destination of the "
+            "audit_sink event source mapping.",
+        )
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write SSE-KMS
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This is the server access log bucket; logging it into itself would loop.",
+        )
+        lock = (
+            s3.ObjectLockRetention.compliance(Duration.days(cfg.object_lock_days))
+            if cfg.object_lock_days
+            else None
+        )
+        self.archive_bucket = s3.Bucket(
+            self,
+            "ArchiveBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.data_key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            object_lock_enabled=bool(cfg.object_lock_days),
+            object_lock_default_retention=lock,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="archive/",
+            removal_policy=removal,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="colder-storage",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(cfg.archive_glacier_ir_after_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
+                            transition_after=Duration.days(cfg.archive_deep_archive_after_days),
+                        ),
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="athena-results",
+                    prefix=ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(30),
+                ),
+            ],
+        )
+
+        # --- functions -------------------------------------------------------------------------
+        self.layer = lambda_.LayerVersion(
+            self,
+            "DepsLayer",
+            code=bundling.layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="gatekeeper package + runtime dependencies (manylinux aarch64)",
+        )
+        authorizer_env = {
+            "GATEKEEPER_CONFIG_TABLE": self.config_table.table_name,
+            "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
+            "GATEKEEPER_ISSUERS": cfg.issuers_json,
+            "GATEKEEPER_RATE_LIMIT_RESPONSE": cfg.rate_limit_response,
+            **cfg.extra_authorizer_env,
+        }
+        self.authorizer_fn, self.authorizer_logs = self._function(
+            "Authorizer",
+            "authorizer",
+            env=authorizer_env,
+            memory=1024,  # RS256 + pydantic: CPU-bound; more memory = more CPU = lower latency
+            timeout=Duration.seconds(10),
+        )
+        self.sink_fn, self.sink_logs = self._function(
+            "AuditSink",
+            "audit_sink",
+            env={
+                "GATEKEEPER_AUDIT_BUCKET": self.archive_bucket.bucket_name,
+                "GATEKEEPER_AUDIT_PREFIX": ARCHIVE_PREFIX,
+                "GATEKEEPER_AUDIT_SIGNING_KEY_ID": self.signing_key.key_arn,
+                "GATEKEEPER_AUDIT_ALERT_BUS": "default",
+                "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
+            },
+            memory=512,
+            timeout=Duration.seconds(60),
+        )
+        self.admin_fn, self.admin_logs = self._function(
+            "Admin",
+            "admin",
+            env={
+                "GATEKEEPER_CONFIG_TABLE": self.config_table.table_name,
+                "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
+            },
+            memory=512,
+            timeout=Duration.seconds(29),
+        )
+        self._authorizer_permissions()
+        self._sink_permissions()
+        self._admin_permissions()
+
+        # --- audit flow: log lines -> stream -> sink -------------------------------------------
+        self._subscribe_to_stream(self.authorizer_logs, "AuthorizerAudit")
+        self._subscribe_to_stream(self.admin_logs, "AdminAudit")
+        self.event_source_mapping = lambda_.CfnEventSourceMapping(
+            self,
+            "AuditSinkStreamMapping",
+            function_name=self.sink_fn.function_name,
+            event_source_arn=self.stream.stream_arn,
+            starting_position="TRIM_HORIZON",
+            batch_size=100,
+            maximum_batching_window_in_seconds=5,
+            parallelization_factor=1,  # keeps per-shard order, which the hash chain relies on
+            bisect_batch_on_function_error=True,
+            function_response_types=["ReportBatchItemFailures"],
+            maximum_retry_attempts=5,
+            maximum_record_age_in_seconds=6 * 3600,
+            destination_config=lambda_.CfnEventSourceMapping.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventSourceMapping.OnFailureProperty(
+                    destination=self.dlq.queue_arn
+                )
+            ),
+        )
+        # the mapping validates its role's permissions on creation
+        assert self.sink_fn.role is not None
+        self.event_source_mapping.node.add_dependency(self.sink_fn.role)
+
+        self._athena_table()
+
+        # --- APIs ------------------------------------------------------------------------------
+        self.gatekeeper = GatekeeperAuthorizer(
+            self,
+            "Gatekeeper",
+            function=self.authorizer_fn,
+            results_cache_ttl=Duration.seconds(cfg.authorizer_cache_ttl_seconds),
+            identity_sources=(
+                ["method.request.header.Authorization"]
+                if cfg.authorizer_cache_ttl_seconds
+                else None
+            ),
+            http_identity_sources=(
+                ["$request.header.Authorization"] if cfg.authorizer_cache_ttl_seconds else None
+            ),
+            config_table=self.config_table,
+            config_key=self.data_key,
+        )
+        self.admin_api = AdminApi(self, "AdminApi", function=self.admin_fn, key=self.data_key)
+        self.demo_rest: DemoRestApi | None = None
+        self.demo_http: DemoHttpApi | None = None
+        if cfg.demo_apis:
+            self.demo_rest = DemoRestApi(
+                self, "DemoRest", gatekeeper=self.gatekeeper, key=self.data_key
+            )
+            self.demo_http = DemoHttpApi(
+                self,
+                "DemoHttp",
+                gatekeeper=self.gatekeeper,
+                key=self.data_key,
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                log_retention=cfg.log_retention,
+            )
+
+        # --- alarms and dashboard --------------------------------------------------------------
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=self.data_key, enforce_ssl=True)
+        if cfg.alarm_email:
+            sns.Subscription(
+                self,
+                "AlarmEmail",
+                topic=self.alarm_topic,
+                protocol=sns.SubscriptionProtocol.EMAIL,
+                endpoint=cfg.alarm_email,
+            )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            authorizer_fn=self.authorizer_fn,
+            authorizer_logs=self.authorizer_logs,
+            sink_fn=self.sink_fn,
+            dlq=self.dlq,
+            topic=self.alarm_topic,
+            deny_spike_threshold=cfg.deny_spike_threshold,
+        )
+        self._acknowledge_stack_findings()
+
+        CfnOutput(self, "ConfigTableName", value=self.config_table.table_name)
+        CfnOutput(self, "CountersTableName", value=self.counters_table.table_name)
+        CfnOutput(self, "ArchiveBucketName", value=self.archive_bucket.bucket_name)
+        CfnOutput(self, "AuthorizerFunctionName", value=self.authorizer_fn.function_name)
+        CfnOutput(self, "AdminApiUrl", value=self.admin_api.api.url)
+        if self.demo_rest is not None and self.demo_http is not None:
+            CfnOutput(self, "DemoRestApiUrl", value=self.demo_rest.api.url)
+            CfnOutput(self, "DemoRestApiId", value=self.demo_rest.api.rest_api_id)
+            CfnOutput(self, "DemoHttpApiUrl", value=self.demo_http.api.api_endpoint)
+
+    # --- building blocks -----------------------------------------------------------------------
+
+    def _allow_service_on_data_key(
+        self, service: str, extra_conditions: dict[str, object] | None = None
+    ) -> None:
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"Allow{service.split('.', maxsplit=1)[0].title()}",
+                principals=[iam.ServicePrincipal(service)],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions=extra_conditions,
+            )
+        )
+
+    def _table(self, construct_id: str, removal: RemovalPolicy, *, ttl: bool) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.data_key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="expires_at" if ttl else None,
+            deletion_protection=self.settings.retain_data,
+            removal_policy=removal,
+        )
+
+    def _function(
+        self,
+        construct_id: str,
+        name: str,
+        *,
+        env: dict[str, str],
+        memory: int,
+        timeout: Duration,
+    ) -> tuple[lambda_.Function, logs.LogGroup]:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=self.settings.log_retention,
+            encryption_key=self.data_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Gatekeeper {name}: least privilege, written out in stack.py",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        fn = lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="handler.lambda_handler",
+            code=bundling.function_code(name),
+            layers=[self.layer],
+            role=role,
+            memory_size=memory,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={**_powertools_env(f"gatekeeper-{name.replace('_', '-')}"), **env},
+            description=f"Gatekeeper {name} (functions/{name}/handler.py)",
+        )
+        return fn, log_group
+
+    def _key_use(self, role: iam.IRole, sid: str, actions: list[str], via: str) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=actions,
+                resources=[self.data_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"{via}.{Aws.REGION}.amazonaws.com"}
+                },
+            )
+        )
+
+    def _authorizer_permissions(self) -> None:
+        role = self.authorizer_fn.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadConfig",
+                actions=["dynamodb:GetItem", "dynamodb:Query"],
+                resources=[self.config_table.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CountRequests",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.counters_table.table_arn],
+            )
+        )
+        self._key_use(
+            role,
+            "TablesKey",
+            ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            "dynamodb",
+        )
+
+    def _sink_permissions(self) -> None:
+        role = self.sink_fn.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadAuditStream",
+                actions=[
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                resources=[self.stream.stream_arn],
+            )
+        )
+        self._key_use(role, "StreamKey", ["kms:Decrypt"], "kinesis")
+        areas = [
+            self.archive_bucket.arn_for_objects(f"{ARCHIVE_PREFIX}{a}*") for a in ARCHIVE_AREAS
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteArchive",  # create-only writes (If-None-Match) of records and digests
+                actions=["s3:PutObject"],
+                resources=areas,
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadArchive",  # chain state, the previous digest, and the existing object
+                actions=["s3:GetObject"],  # when a retried create finds its key taken
+                resources=areas,
+            )
+        )
+        self._key_use(role, "ArchiveKey", ["kms:Decrypt", "kms:GenerateDataKey"], "s3")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SignDigests",
+                actions=["kms:Sign", "kms:GetPublicKey"],
+                resources=[self.signing_key.key_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="Alerts",
+                actions=["events:PutEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DetectionCounters",  # failure windows (UpdateItem ADD) and blocks (PutItem)
+                actions=["dynamodb:UpdateItem", "dynamodb:PutItem"],
+                resources=[self.counters_table.table_arn],
+            )
+        )
+        self._key_use(
+            role,
+            "TablesKey",
+            ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            "dynamodb",
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DeadLetters",
+                actions=["sqs:SendMessage"],
+                resources=[self.dlq.queue_arn],
+            )
+        )
+        self._key_use(role, "QueueKey", ["kms:Decrypt", "kms:GenerateDataKey"], "sqs")
+
+    def _admin_permissions(self) -> None:
+        role = self.admin_fn.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ManageConfig",
+                # writes go through TransactWriteItems (item + version bump), which IAM
+                # authorizes per item action; Scan lists keys and principals
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[self.config_table.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InspectCounters",  # usage show/reset, blocklist list/add/remove
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ],
+                resources=[self.counters_table.table_arn],
+            )
+        )
+        self._key_use(
+            role,
+            "TablesKey",
+            ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+            "dynamodb",
+        )
+
+    def _subscribe_to_stream(self, log_group: logs.LogGroup, construct_id: str) -> None:
+        role = iam.Role(
+            self,
+            f"{construct_id}ToStreamRole",
+            assumed_by=iam.ServicePrincipal(
+                "logs.amazonaws.com",
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": (
+                            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"
+                        )
+                    }
+                },
+            ),
+            description="CloudWatch Logs delivers audit lines to the audit stream",
+        )
+        policy = iam.Policy(
+            self,
+            f"{construct_id}ToStreamPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="PutAuditRecords",
+                    actions=["kinesis:PutRecord"],
+                    resources=[self.stream.stream_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="StreamKey",
+                    actions=["kms:GenerateDataKey"],
+                    resources=[self.data_key.key_arn],
+                ),
+            ],
+        )
+        sub = logs.CfnSubscriptionFilter(
+            self,
+            f"{construct_id}Subscription",
+            log_group_name=log_group.log_group_name,
+            destination_arn=self.stream.stream_arn,
+            filter_pattern=logs.FilterPattern.exists(AUDIT_FILTER_FIELD).log_pattern_string,
+            role_arn=role.role_arn,
+            filter_name="gatekeeper-audit",
+        )
+        sub.node.add_dependency(policy)
+
+    def _athena_table(self) -> None:
+        """Glue table over the archive, partition projection on ``dt``/``hour`` (no crawler)."""
+        database = glue.CfnDatabase(
+            self,
+            "AuditDatabase",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name="gatekeeper_audit", description="Gatekeeper audit archive"
+            ),
+        )
+        location = f"s3://{self.archive_bucket.bucket_name}/{ARCHIVE_EVENTS_PREFIX}"
+        user = "struct<uid:string,org:struct<uid:string>>"
+        # The audit engineer's DDL (infra/athena/audit_table.sql) is the source of the columns;
+        # the list below is the fallback, OCSF records as gatekeeper.audit.ocsf writes them.
+        ddl_columns = athena_columns(ATHENA_DDL) if ATHENA_DDL.is_file() else None
+        columns = ddl_columns or [
+            ("class_uid", "int"),
+            ("class_name", "string"),
+            ("category_uid", "int"),
+            ("category_name", "string"),
+            ("activity_id", "int"),
+            ("activity_name", "string"),
+            ("type_uid", "bigint"),
+            ("type_name", "string"),
+            ("severity_id", "int"),
+            ("severity", "string"),
+            ("time", "bigint"),
+            ("status_id", "int"),
+            ("status", "string"),
+            ("status_detail", "string"),
+            ("message", "string"),
+            (
+                "metadata",
+                "struct<uid:string,version:string,log_name:string,original_time:string,"
+                "correlation_uid:string,profiles:array<string>>",
+            ),
+            ("cloud", "struct<provider:string>"),
+            ("disposition_id", "int"),
+            ("disposition", "string"),
+            ("src_endpoint", "struct<ip:string>"),
+            (
+                "http_request",
+                "struct<http_method:string,url:struct<path:string>,user_agent:string,uid:string>",
+            ),
+            (
+                "api",
+                "struct<operation:string,service:struct<name:string>,request:struct<uid:string>>",
+            ),
+            ("actor", f"struct<user:{user}>"),
+            ("user", user),
+            ("auth_protocol_id", "int"),
+            ("auth_protocol", "string"),
+        ]
+        table = glue.CfnTable(
+            self,
+            "AuditTable",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name="gatekeeper_audit",
+            table_input=glue.CfnTable.TableInputProperty(
+                name="audit_events",
+                description="One row per authorization decision (gzip JSON lines)",
+                table_type="EXTERNAL_TABLE",
+                partition_keys=[
+                    glue.CfnTable.ColumnProperty(name="dt", type="string"),
+                    glue.CfnTable.ColumnProperty(name="hour", type="string"),
+                ],
+                parameters={
+                    "classification": "json",
+                    "compressionType": "gzip",
+                    "projection.enabled": "true",
+                    "projection.dt.type": "date",
+                    "projection.dt.format": "yyyy-MM-dd",
+                    "projection.dt.range": "2025-01-01,NOW",
+                    "projection.dt.interval": "1",
+                    "projection.dt.interval.unit": "DAYS",
+                    "projection.hour.type": "integer",
+                    "projection.hour.range": "0,23",
+                    "projection.hour.digits": "2",
+                    "storage.location.template": location + "dt=${dt}/hour=${hour}/",
+                },
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        parameters={"ignore.malformed.json": "true"},
+                    ),
+                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns],
+                ),
+            ),
+        )
+        table.node.add_dependency(database)
+
+    def _acknowledge_stack_findings(self) -> None:
+        """Findings that are accepted by design, each with its reason."""
+        acknowledge(
+            self.stream,
+            "AwsSolutions-KDS3",
+            "Audit records are encrypted with the suite's customer-managed key, like every other "
+            "store here, so one key policy governs all audit data.",
+        )
+        for fn in (self.authorizer_fn, self.sink_fn, self.admin_fn):
+            assert fn.role is not None
+            acknowledge(
+                fn.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
+                "permissions (added by CDK for active tracing); data actions are scoped.",
+            )
+            acknowledge(
+                fn,
+                "AwsSolutions-L1",
+                "Pinned to python3.13, the version the layer's wheels are built for "
+                "(bundling.PYTHON_VERSION); runtime and wheels move together.",
+            )
+        archive = self.stack_logical(self.archive_bucket.node.default_child)
+        for prefix in (f"{ARCHIVE_PREFIX}{area}" for area in ARCHIVE_AREAS):
+            acknowledge(
+                self.sink_fn.role,  # type: ignore[arg-type]
+                f"AwsSolutions-IAM5[Resource::<{archive}.Arn>/{prefix}*]",
+                "Object ARNs under one key prefix of the archive bucket: the sink writes new "
+                "objects whose keys are only known at run time.",
+            )
+        provider = self.node.try_find_child(CUSTOM_RESOURCE_PROVIDER_ID)
+        if provider is not None:
+            acknowledge(
+                provider,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "CDK's AwsCustomResource provider (writes route catalogs at deploy time) uses the "
+                "AWS managed basic execution role; its data permissions are scoped separately.",
+            )
+            acknowledge(
+                provider,
+                "AwsSolutions-L1",
+                "CDK's AwsCustomResource provider runtime is chosen by aws-cdk-lib.",
+            )
+
+    def stack_logical(self, element: object) -> str:
+        """The logical id of a CFN element, as cdk-nag prints it in finding ids."""
+        assert isinstance(element, CfnElement)
+        return self.get_logical_id(element)
+
+
+def athena_columns(ddl_path: Path) -> list[tuple[str, str]]:
+    """``(name, type)`` of the columns in a ``CREATE EXTERNAL TABLE ... (...)`` statement."""
+    text = "\n".join(
+        line.split("--", 1)[0] for line in ddl_path.read_text(encoding="utf-8").splitlines()
+    )
+    body = text[text.index("(") + 1 : text.index("PARTITIONED BY")].rstrip().removesuffix(")")
+    columns: list[tuple[str, str]] = []
+    depth, start = 0, 0
+    for i, char in enumerate(body + ","):
+        if char in "<(":
+            depth += 1
+        elif char in ">)":
+            depth -= 1
+        elif char == "," and depth == 0:
+            item = " ".join(body[start:i].split())
+            start = i + 1
+            if item:
+                name, col_type = item.split(" ", 1)
+                columns.append((name.strip("`"), col_type.replace("`", "").replace(" ", "")))
+    return columns

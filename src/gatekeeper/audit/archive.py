@@ -1,0 +1,343 @@
+"""The tamper-evident archive: gzip JSON Lines objects, a hash chain per shard, signed digests.
+
+Modelled on CloudTrail's log file integrity validation:
+
+- every archive object's SHA-256 is chained to the previous object written for the same
+  Kinesis shard: ``link = sha256(previous link \\n key \\n sha256(object))``, starting from
+  :func:`genesis_link`; the link and its predecessor are also stored in the object's metadata;
+- periodically (``digest_interval_seconds``) a digest object lists every object written since
+  the previous digest (key, SHA-256, link, positions, event count), names the previous digest
+  and its signature, and is signed over
+  ``end_time \\n bucket/key \\n hex(sha256(digest)) \\n previous signature`` (SHA256withRSA).
+
+Object keys are deterministic (chain id + the first Kinesis position in the object) and written
+once (``If-None-Match: *``), so a retried batch that finds its object already written adopts it
+instead of writing a duplicate; see :class:`ArchiveWriter`. The per-shard :class:`ShardState`
+(chain head, archived positions, recent event ids, objects not yet in a digest) is a small JSON
+object under ``state/``; the event-source mapping must process each shard serially
+(ParallelizationFactor 1), which is what makes a per-shard chain well defined.
+
+Layout under the archive prefix::
+
+    events/dt=YYYY-MM-DD/hour=HH/<chain>.<seq>-<idx>.jsonl.gz   OCSF records (Athena table)
+    quarantine/dt=YYYY-MM-DD/hour=HH/<chain>.<seq>-<idx>.json    invalid records + the error
+    digests/<chain>/<index>.json                                 signed digests
+    state/<chain>.json                                           the writer's state
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gatekeeper.audit.signer import ALGORITHM, Signer
+from gatekeeper.audit.store import AlreadyExists, ObjectStore
+from gatekeeper.clock import Clock, system_clock
+
+Pos = tuple[int, int]
+"""A position in a shard: (Kinesis sequence number, index of the audit event in the record)."""
+
+DIGEST_VERSION = 1
+JSONL_GZ = "application/x-ndjson"
+
+
+# --- chain arithmetic (pure) -------------------------------------------------------------------
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def genesis_link(chain: str) -> str:
+    return sha256_hex(f"gatekeeper-audit-chain/v1\n{chain}".encode())
+
+
+def chain_link(previous: str, key: str, object_sha256: str) -> str:
+    return sha256_hex(f"{previous}\n{key}\n{object_sha256}".encode())
+
+
+def signing_string(
+    end_time: str, bucket: str, key: str, digest_sha256: str, previous_signature: str | None
+) -> bytes:
+    """What a digest's signature covers (CloudTrail's string to sign, same order)."""
+    return f"{end_time}\n{bucket}/{key}\n{digest_sha256}\n{previous_signature or 'null'}".encode()
+
+
+def gzip_lines(lines: Sequence[bytes]) -> bytes:
+    """Deterministic gzip (mtime 0): the same events always give the same bytes and SHA-256."""
+    return gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=6, mtime=0)
+
+
+def chain_id(stream: str, shard_id: str) -> str:
+    return f"{stream}.{shard_id}"
+
+
+def partition(epoch_ms: int) -> str:
+    when = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return f"dt={when:%Y-%m-%d}/hour={when:%H}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: str = ""
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events/"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.prefix}quarantine/"
+
+    @property
+    def digests(self) -> str:
+        return f"{self.prefix}digests/"
+
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}state/"
+
+    def object_key(self, chain: str, part: str, first: Pos) -> str:
+        return f"{self.events}{part}/{chain}.{first[0]}-{first[1]}.jsonl.gz"
+
+    def quarantine_key(self, chain: str, part: str, pos: Pos) -> str:
+        return f"{self.quarantine}{part}/{chain}.{pos[0]}-{pos[1]}.json"
+
+    def digest_key(self, chain: str, index: int) -> str:
+        return f"{self.digests}{chain}/{index:010d}.json"
+
+    def state_key(self, chain: str) -> str:
+        return f"{self.state}{chain}.json"
+
+
+# --- state -------------------------------------------------------------------------------------
+class ObjectEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    sha256: str
+    prev: str
+    link: str
+    first: Pos
+    last: Pos
+    events: int
+
+
+class ShardState(BaseModel):
+    """What the writer remembers about one shard between batches."""
+
+    chain: str
+    head: str
+    objects_written: int = 0
+    done_through: Pos | None = Field(default=None, description="Every position <= is done.")
+    done_ranges: list[tuple[Pos, Pos]] = Field(
+        default_factory=list, description="Done runs beyond a failed position (until retried)."
+    )
+    recent_ids: list[str] = Field(default_factory=list, description="Newest last; dedup window.")
+    pending: list[ObjectEntry] = Field(default_factory=list, description="Not yet in a digest.")
+    pending_since: float | None = None
+    digest_count: int = 0
+    last_digest_key: str | None = None
+    last_digest_signature: str | None = None
+    last_digest_time: str | None = None
+
+    @classmethod
+    def genesis(cls, chain: str) -> ShardState:
+        return cls(chain=chain, head=genesis_link(chain))
+
+    def is_done(self, pos: Pos) -> bool:
+        if self.done_through is not None and pos <= self.done_through:
+            return True
+        return any(lo <= pos <= hi for lo, hi in self.done_ranges)
+
+    def record_batch(self, positions: Sequence[tuple[Pos, bool]]) -> None:
+        """Advance the done marks after a batch (``positions`` in stream order, with done flag).
+
+        Lambda re-delivers a shard from the first failed record, so the done prefix of the batch
+        is never seen again; done runs after a failure are kept as ranges until retried.
+        """
+        runs: list[tuple[Pos, Pos]] = []
+        start: Pos | None = None
+        last: Pos | None = None
+        for pos, done in positions:
+            if done:
+                start = pos if start is None else start
+                last = pos
+            elif start is not None and last is not None:
+                runs.append((start, last))
+                start = None
+        if start is not None and last is not None:
+            runs.append((start, last))
+        if runs and positions and runs[0][0] == positions[0][0]:
+            first_end = runs.pop(0)[1]
+            if self.done_through is None or first_end > self.done_through:
+                self.done_through = first_end
+        ranges = self.done_ranges + runs
+        self.done_ranges = [
+            r for r in ranges if self.done_through is None or r[1] > self.done_through
+        ]
+
+    def remember_ids(self, ids: Sequence[str], window: int) -> None:
+        self.recent_ids.extend(ids)
+        if len(self.recent_ids) > window:
+            del self.recent_ids[: len(self.recent_ids) - window]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One archived event: its position, id and serialized OCSF record."""
+
+    pos: Pos
+    event_id: str
+    data: bytes
+
+
+class ArchiveWriter:
+    """Writes objects and digests for one shard at a time, given its :class:`ShardState`."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        signer: Signer,
+        *,
+        layout: Layout | None = None,
+        clock: Clock = system_clock,
+        digest_interval_seconds: float = 3600.0,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.layout = layout or Layout()
+        self._clock = clock
+        self._digest_interval = digest_interval_seconds
+
+    # --- state ---------------------------------------------------------------------------------
+    def load_state(self, chain: str) -> ShardState:
+        found = self.store.get(self.layout.state_key(chain))
+        if found is None:
+            return ShardState.genesis(chain)
+        return ShardState.model_validate_json(found.body)
+
+    def save_state(self, state: ShardState) -> None:
+        body = state.model_dump_json().encode()
+        self.store.put(self.layout.state_key(state.chain), body, "application/json")
+
+    # --- objects -------------------------------------------------------------------------------
+    def write_object(self, state: ShardState, part: str, lines: Sequence[Line]) -> set[str]:
+        """Archive ``lines`` (one partition) and chain the object(s); return the ids archived.
+
+        If the deterministic key already exists (an earlier attempt wrote it, then failed before
+        saving the state), that object is adopted into the chain and only the events it lacks
+        are written anew. Raises on a storage failure: nothing was chained for those lines.
+        """
+        archived: set[str] = set()
+        remaining = list(lines)
+        while remaining:
+            key = self.layout.object_key(state.chain, part, remaining[0].pos)
+            body = gzip_lines([line.data for line in remaining])
+            digest = sha256_hex(body)
+            link = chain_link(state.head, key, digest)
+            metadata = {
+                "sha256": digest,
+                "chain-link": link,
+                "chain-prev": state.head,
+                "first-pos": f"{remaining[0].pos[0]}-{remaining[0].pos[1]}",
+                "last-pos": f"{remaining[-1].pos[0]}-{remaining[-1].pos[1]}",
+                "events": str(len(remaining)),
+            }
+            try:
+                self.store.create(key, body, metadata, JSONL_GZ)
+                written = remaining
+                remaining = []
+            except AlreadyExists:
+                existing = self.store.get(key)
+                if existing is None:
+                    raise
+                body, digest = existing.body, sha256_hex(existing.body)
+                link = chain_link(state.head, key, digest)
+                ids = {json.loads(row)["metadata"]["uid"] for row in _lines(body)}
+                written = [line for line in remaining if line.event_id in ids]
+                if not written:
+                    raise RuntimeError(f"{key} exists but holds none of these events") from None
+                remaining = [line for line in remaining if line.event_id not in ids]
+            if all(entry.key != key for entry in state.pending):
+                state.pending.append(
+                    ObjectEntry(
+                        key=key,
+                        sha256=digest,
+                        prev=state.head,
+                        link=link,
+                        first=written[0].pos,
+                        last=written[-1].pos,
+                        events=len(_lines(body)),
+                    )
+                )
+                state.head = link
+                state.objects_written += 1
+                if state.pending_since is None:
+                    state.pending_since = self._clock()
+            archived.update(line.event_id for line in written)
+        return archived
+
+    def write_quarantine(self, chain: str, pos: Pos, document: dict[str, Any]) -> str:
+        key = self.layout.quarantine_key(chain, partition(int(self._clock() * 1000)), pos)
+        self.store.put(key, json.dumps(document, sort_keys=True).encode(), "application/json")
+        return key
+
+    # --- digests -------------------------------------------------------------------------------
+    def digest_due(self, state: ShardState) -> bool:
+        if not state.pending or state.pending_since is None:
+            return False
+        return self._clock() - state.pending_since >= self._digest_interval
+
+    def write_digest(self, state: ShardState) -> str:
+        """Sign and write the digest of ``state.pending`` (or adopt one an earlier try wrote)."""
+        index = state.digest_count + 1
+        key = self.layout.digest_key(state.chain, index)
+        end_time = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
+        document = {
+            "version": DIGEST_VERSION,
+            "chain": state.chain,
+            "index": index,
+            "start_time": state.last_digest_time,
+            "end_time": end_time,
+            "previous_digest_key": state.last_digest_key,
+            "previous_digest_signature": state.last_digest_signature,
+            "start_link": state.pending[0].prev if state.pending else state.head,
+            "end_link": state.head,
+            "objects": [entry.model_dump(mode="json") for entry in state.pending],
+            "signing": {"algorithm": ALGORITHM, "key_id": self.signer.key_id},
+        }
+        body = json.dumps(document, sort_keys=True, indent=1).encode()
+        message = signing_string(
+            end_time, self.store.bucket, key, sha256_hex(body), state.last_digest_signature
+        )
+        signature = self.signer.sign(message).hex()
+        metadata = {"signature": signature, "key-id": self.signer.key_id, "algorithm": ALGORITHM}
+        try:
+            self.store.create(key, body, metadata, "application/json")
+        except AlreadyExists:
+            existing = self.store.get(key)
+            if existing is None:
+                raise
+            document = json.loads(existing.body)
+            signature = existing.metadata["signature"]
+            end_time = document["end_time"]
+            covered = {entry["key"] for entry in document["objects"]}
+            state.pending = [e for e in state.pending if e.key not in covered]
+        else:
+            state.pending = []
+        state.pending_since = self._clock() if state.pending else None
+        state.digest_count = index
+        state.last_digest_key = key
+        state.last_digest_signature = signature
+        state.last_digest_time = end_time
+        return key
+
+
+def _lines(body: bytes) -> list[bytes]:
+    return [row for row in gzip.decompress(body).split(b"\n") if row]

@@ -1,0 +1,119 @@
+"""``gatekeeper keys create|list|revoke|rotate``: API keys (the plaintext is shown once)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.commands._admin import (
+    actor_of,
+    build_service,
+    common_options,
+    guarded,
+    print_json,
+    print_table,
+)
+
+if TYPE_CHECKING:
+    from gatekeeper.admin.models import KeyView
+
+COLUMNS = ("key_id", "principal_id", "tenant", "name", "roles", "state", "expires_at")
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser("keys", help="manage API keys")
+    sub = parser.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    common = common_options()
+
+    create = sub.add_parser("create", parents=[common], help="create a key (shown once)")
+    create.add_argument("--principal", required=True, help="principal id the key acts as")
+    create.add_argument("--tenant", help="tenant of the key's caller")
+    create.add_argument("--name", default="", help="a label")
+    create.add_argument("--role", action="append", default=[], help="role (repeatable)")
+    create.add_argument("--scope", action="append", default=[], help="scope (repeatable)")
+    create.add_argument("--expires-in", type=int, metavar="SECONDS", help="expiry from now")
+    create.add_argument("--usage-identifier", help="API Gateway usage-plan key value")
+    create.set_defaults(func=guarded(run_create))
+
+    listing = sub.add_parser("list", parents=[common], help="list keys (never their secrets)")
+    listing.set_defaults(func=guarded(run_list))
+
+    revoke = sub.add_parser("revoke", parents=[common], help="revoke a key now")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=guarded(run_revoke))
+
+    rotate = sub.add_parser("rotate", parents=[common], help="new key; the old one gets a grace")
+    rotate.add_argument("key_id")
+    rotate.add_argument(
+        "--grace", type=int, default=86_400, metavar="SECONDS", help="old key's grace (1 day)"
+    )
+    rotate.set_defaults(func=guarded(run_rotate))
+
+
+def _row(view: KeyView) -> list[object]:
+    data = view.model_dump()
+    return [data[c] for c in COLUMNS]
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from gatekeeper.admin.models import KeyCreate
+
+    body = KeyCreate(
+        principal_id=args.principal,
+        tenant=args.tenant,
+        name=args.name,
+        roles=tuple(args.role),
+        scopes=tuple(args.scope),
+        expires_at=time.time() + args.expires_in if args.expires_in else None,
+        usage_identifier=args.usage_identifier,
+    )
+    created = build_service(args).create_key(body, actor=actor_of(args))
+    if args.json:
+        print_json(created.model_dump(mode="json"))
+        return 0
+    print_table([_row(created.key)], COLUMNS)
+    print(f"\nAPI key (shown once, store it now): {created.api_key}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    service = build_service(args)
+    views: list[KeyView] = []
+    cursor: str | None = None
+    while True:
+        page = service.list_keys(limit=100, cursor=cursor)
+        views.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    if args.json:
+        print_json([v.model_dump(mode="json") for v in views])
+    else:
+        print_table([_row(v) for v in views], COLUMNS)
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    view, _ = build_service(args).revoke_key(args.key_id, if_match=None, actor=actor_of(args))
+    if args.json:
+        print_json(view.model_dump(mode="json"))
+    else:
+        print(f"Key {view.key_id} is {view.status}.")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    from gatekeeper.admin.models import KeyRotate
+
+    rotated = build_service(args).rotate_key(
+        args.key_id, KeyRotate(grace_seconds=args.grace), if_match=None, actor=actor_of(args)
+    )
+    if args.json:
+        print_json(rotated.model_dump(mode="json"))
+        return 0
+    print_table([_row(rotated.old), _row(rotated.new)], COLUMNS)
+    print(f"\nOld key {rotated.old.key_id} works until {rotated.old.grace_until}.", file=sys.stderr)
+    print(f"New API key (shown once, store it now): {rotated.api_key}")
+    return 0

@@ -1,0 +1,205 @@
+"""The admin CLI against moto: authorization as code, keys, usage and blocks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from gatekeeper import cli
+from gatekeeper.admin import access_file
+from gatekeeper.rate_limit.rules import LimitRule
+from gatekeeper.store import tables
+from gatekeeper.store.config_store import DynamoConfigStore
+from tests.conftest import COUNTERS, TABLE
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "access.yaml"
+AWS = ["--config-table", TABLE, "--counters-table", COUNTERS, "--actor", "tester"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main([*argv, *AWS])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_apply_then_export_round_trips_the_sample_exactly(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE))
+    assert code == 0 and "to create, 0 to update, 0 to delete" in out
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(SAMPLE))
+    assert code == 0 and "Applied" in out
+    exported = tmp_path / "exported.yaml"
+    code, _, _ = run(capsys, "policy", "export", "-o", str(exported))
+    assert code == 0
+    assert exported.read_text() == SAMPLE.read_text()
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE), "--detailed-exitcode")
+    assert code == 0
+    assert out.startswith("No changes.")
+
+
+def test_plan_shows_and_apply_applies_exactly_the_diff(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "policy", "apply", "-f", str(SAMPLE))[0] == 0
+    store = DynamoConfigStore(dynamodb, TABLE)
+    # a key made outside the file: apply must leave it (keys are not in the file)
+    assert run(capsys, "keys", "create", "--principal", "svc:x")[0] == 0
+    text = SAMPLE.read_text()
+    text = text.replace(
+        "  public:\n    permissions:\n    - methods: [GET]\n      path: /health\n",
+        "  public:\n    permissions:\n    - methods: [GET, HEAD]\n      path: /health\n",
+    )
+    text = text.replace(
+        "- principal_id: corp:bob\n  tenant: globex\n  roles: [orders-reader]\n", ""
+    )
+    text = text.replace(
+        "limits:\n", "limits:\n- rule_id: new-rule\n  scope: global\n  limit: 5\n  window: second\n"
+    )
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(text)
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(changed), "--detailed-exitcode")
+    assert code == 2
+    assert "~ update role public" in out
+    assert any(line.strip().startswith("+") and '"HEAD"' in line for line in out.splitlines())
+    assert "- delete assignment corp:bob@globex" in out
+    assert "+ create limit new-rule" in out
+    assert "Plan: 1 to create, 1 to update, 1 to delete." in out
+    version = store.get_version()
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(changed), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert len(result["applied"]) == 3 and result["config_version"] == version + 1
+    assert store.get_assignments("corp:bob") == ()
+    assert store.load_snapshot().roles["public"].permissions[0].methods == ("GET", "HEAD")
+    assert run(capsys, "policy", "plan", "-f", str(changed))[1].startswith("No changes.")
+    [key] = json.loads(run(capsys, "keys", "list", "--json")[1])  # untouched by apply
+    assert key["principal_id"] == "svc:x" and key["status"] == "active"
+
+
+def test_unmanaged_sections_are_left_alone(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = DynamoConfigStore(dynamodb, TABLE)
+    store.put(LimitRule(rule_id="kept", scope="global", limit=1, window="second"))
+    only_roles = tmp_path / "roles.yaml"
+    only_roles.write_text("roles:\n  reader: {permissions: [{methods: [GET], path: /x}]}\n")
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(only_roles))
+    assert code == 0 and "+ create role reader" in out and "limit" not in out
+    assert [r.rule_id for r in store.load_snapshot().limits] == ["kept"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("roles:\n  a: {inherits: [b]}\n  b: {inherits: [a]}\n", "cycle"),
+        ("roles:\n  a: {permissions: [{path: nope}]}\n", "roles.a.permissions.0.path"),
+        ("assignments: [{principal_id: p, tenant: t, roles: [ghost]}]\n", "unknown role 'ghost'"),
+        ("rolez: {}\n", "rolez"),
+        ("- just a list\n", "mapping"),
+    ],
+)
+def test_invalid_files_fail_clearly(
+    dynamodb: DynamoDBClient,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    content: str,
+    message: str,
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content)
+    code, _, err = run(capsys, "policy", "apply", "-f", str(bad))
+    assert code == 1 and message in err, err
+    assert DynamoConfigStore(dynamodb, TABLE).get_version() == 0
+
+
+def test_missing_table_and_file_are_clear_errors(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATEKEEPER_CONFIG_TABLE", raising=False)
+    assert cli.main(["policy", "export"]) == 1
+    assert "--config-table" in capsys.readouterr().err
+    code, _, err = run(capsys, "policy", "plan", "-f", "/nonexistent.yaml")
+    assert code == 1 and "nonexistent.yaml" in err
+
+
+def test_keys_commands(dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "keys", "create", "--principal", "svc:ci", "--tenant", "acme", "--json"
+    )
+    assert code == 0
+    created = json.loads(out)
+    key_id, plaintext = created["key"]["key_id"], created["api_key"]
+    code, out, _ = run(capsys, "keys", "list")
+    assert code == 0 and key_id in out and plaintext not in out and "KEY_ID" in out
+    code, out, _ = run(capsys, "keys", "rotate", key_id, "--grace", "60")
+    assert code == 0 and "New API key (shown once" in out and "in_grace" in out
+    code, out, _ = run(capsys, "keys", "revoke", key_id)
+    assert code == 0 and "revoked" in out
+    code, _, err = run(capsys, "keys", "revoke", "0123456789abcdef")
+    assert code == 1 and "not_found" in err
+    code, _, err = run(capsys, "keys", "rotate", key_id)
+    assert code == 1 and "conflict" in err
+
+
+def test_usage_and_block_commands(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    DynamoConfigStore(dynamodb, TABLE).put(
+        LimitRule(rule_id="per-ip", scope="ip", limit=10, window="day")
+    )
+    import time
+
+    start = int(time.time()) // 86_400 * 86_400
+    dynamodb.put_item(
+        TableName=COUNTERS,
+        Item={
+            **{k: {"S": v} for k, v in tables.counter_key("per-ip", "10.0.0.1", start).items()},
+            "count": {"N": "4"},
+        },
+    )
+    code, out, _ = run(capsys, "usage", "show", "per-ip", "10.0.0.1")
+    assert code == 0 and "4 of 10" in out and "6 remaining" in out
+    code, out, _ = run(capsys, "usage", "reset", "per-ip", "10.0.0.1", "--json")
+    assert code == 0 and json.loads(out)["deleted_items"] == 1
+    assert "0 of 10" in run(capsys, "usage", "show", "per-ip", "10.0.0.1")[1]
+    assert run(capsys, "usage", "show", "nope", "x")[0] == 1
+
+    code, out, _ = run(capsys, "block", "add", "198.51.100.7", "--for", "120", "--reason", "scan")
+    assert code == 0 and "Blocked 198.51.100.7" in out
+    code, out, _ = run(capsys, "block", "list", "--json")
+    [block] = json.loads(out)
+    assert block["ip"] == "198.51.100.7" and block["reason"] == "scan" and block["active"]
+    assert run(capsys, "block", "remove", "198.51.100.7")[0] == 0
+    code, _, err = run(capsys, "block", "remove", "198.51.100.7")
+    assert code == 1 and "not_found" in err
+    code, _, err = run(capsys, "block", "add", "not-an-ip")
+    assert code == 1 and "field: ip" in err
+
+
+def test_committed_json_schema_matches_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    committed = json.loads((ROOT / "schemas" / "access.schema.json").read_text())
+    assert committed == access_file.json_schema(), (
+        "regenerate: gatekeeper policy schema > schemas/access.schema.json"
+    )
+    assert cli.main(["policy", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == committed
+
+
+def test_role_spec_has_every_field_of_role_but_the_name() -> None:
+    from gatekeeper.admin.access_file import RoleSpec
+    from gatekeeper.rbac.model import Role
+
+    assert set(RoleSpec.model_fields) == set(Role.model_fields) - {"name"}
+
+
+def test_the_sample_is_canonical() -> None:
+    text = SAMPLE.read_text()
+    assert access_file.render(access_file.parse(text)) == text
