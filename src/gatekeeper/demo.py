@@ -1,7 +1,8 @@
 """The offline demo: the real authorizer handler against moto, with a local JWKS endpoint.
 
-Creates the config table in moto, seeds the sample roles, principals and API keys, generates a
-signing key and serves its JWKS on 127.0.0.1, then sends a scripted set of requests through
+Creates the config and counters tables in moto, seeds the sample roles, principals, API keys and
+a rate-limit rule, generates a signing key and serves its JWKS on 127.0.0.1, then sends a
+scripted set of requests (including a rate limit and a brute-force block) through
 ``functions/authorizer/handler.py`` and prints each decision, its reason and the policy. Exits
 non-zero if any decision differs from the expected one, so it doubles as a smoke test.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
+from gatekeeper.rate_limit.rules import LimitRule, RuleMatch
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, claims_for, mint, public_jwks, rsa_key
@@ -31,6 +33,9 @@ from gatekeeper.testing.sample_access import SampleKeys, seed
 ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
 CONFIG_TABLE = "gatekeeper-demo-config"
+COUNTERS_TABLE = "gatekeeper-demo-counters"
+ATTACKER_IP = "192.0.2.66"
+BRUTE_FORCE_THRESHOLD = 3
 AUDIT_BUCKET = "gatekeeper-demo-audit"
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "authorizer" / "handler.py"
 
@@ -41,6 +46,7 @@ class Scenario:
     expected: str  # "allow" | "deny" | "401"
     reason: str
     event: Callable[[], dict[str, Any]]
+    repeat: int = 1  # send the event this many times; the last answer is the one checked
 
 
 @dataclass(frozen=True)
@@ -178,13 +184,53 @@ def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
             "missing_credentials",
             lambda: rest_request_event({}, "GET", "/orders"),
         ),
+        Scenario(
+            "rate limit: bob's 3rd invoice request in a minute (limit 2/minute)",
+            "deny",
+            "rate_limited",
+            lambda: rest_token_event(bearer["bob"], "GET", "/orders/o-7/invoice"),
+            repeat=3,
+        ),
+        Scenario(
+            f"brute force: {BRUTE_FORCE_THRESHOLD} wrong API key secrets from {ATTACKER_IP}",
+            "401",
+            "invalid_api_key_secret",
+            lambda: rest_request_event(
+                {"x-api-key": _wrong_secret(keys.active)}, "GET", "/orders", source_ip=ATTACKER_IP
+            ),
+            repeat=BRUTE_FORCE_THRESHOLD,
+        ),
+        Scenario(
+            "blocked IP: even the valid key, before any signature check",
+            "deny",
+            "blocked",
+            lambda: rest_request_event(
+                {"x-api-key": keys.active}, "GET", "/orders", source_ip=ATTACKER_IP
+            ),
+        ),
     ]
+
+
+def _wrong_secret(key: str) -> str:
+    prefix, key_id, _ = key.split("_", 2)
+    return f"{prefix}_{key_id}_{'x' * 43}"
+
+
+DEMO_LIMIT = LimitRule(
+    rule_id="invoices-per-principal",
+    description="invoices are expensive to render",
+    scope="principal",
+    match=RuleMatch(methods=("GET",), path="/orders/*/invoice"),
+    limit=2,
+    window="minute",
+)
 
 
 def _invoke(handler: ModuleType, event: dict[str, Any], log: io.StringIO) -> Outcome:
     start = log.tell()
     try:
-        response = handler.lambda_handler(event, LocalLambdaContext())
+        with contextlib.redirect_stdout(io.StringIO()):  # EMF metric lines: not for the reader
+            response = handler.lambda_handler(event, LocalLambdaContext())
     except Exception as exc:
         if str(exc) != "Unauthorized":
             raise
@@ -229,11 +275,19 @@ def run(out: IO[str] = sys.stdout) -> int:
             {"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks.uri}
         ]
         with demo_environment(
-            {"GATEKEEPER_CONFIG_TABLE": CONFIG_TABLE, "GATEKEEPER_ISSUERS": json.dumps(issuers)}
+            {
+                "GATEKEEPER_CONFIG_TABLE": CONFIG_TABLE,
+                "GATEKEEPER_COUNTERS_TABLE": COUNTERS_TABLE,
+                "GATEKEEPER_BRUTE_FORCE_THRESHOLD": str(BRUTE_FORCE_THRESHOLD),
+                "GATEKEEPER_ISSUERS": json.dumps(issuers),
+            }
         ):
             client = boto3.client("dynamodb")
             client.create_table(**tables.table_definition(CONFIG_TABLE))  # type: ignore[arg-type]
-            keys = seed(DynamoConfigStore(client, CONFIG_TABLE), now=now)
+            client.create_table(**tables.counters_table_definition(COUNTERS_TABLE))  # type: ignore[arg-type]
+            store = DynamoConfigStore(client, CONFIG_TABLE)
+            keys = seed(store, now=now)
+            store.put(DEMO_LIMIT)
 
             def token(subject: str, key: Any = signing, **extra: Any) -> str:
                 claims = claims_for(ISSUER, AUDIENCE, now=now, subject=subject, extra=extra)
@@ -249,13 +303,16 @@ def run(out: IO[str] = sys.stdout) -> int:
             handler = load_handler()
             log = io.StringIO()
             handler.logger.logger_handler.setStream(log)
-            failures = 0
+            failures = decisions = 0
             for number, scenario in enumerate(scenarios(tokens, keys), start=1):
-                outcome = _invoke(handler, scenario.event(), log)
+                for _ in range(scenario.repeat):
+                    outcome = _invoke(handler, scenario.event(), log)
+                    decisions += 1
                 ok = (outcome.decision, outcome.reason) == (scenario.expected, scenario.reason)
                 failures += not ok
                 mark = "ok " if ok else "FAIL"
-                print(f"[{mark}] {number:2}. {scenario.name}", file=out)
+                times = f" (request {scenario.repeat} of {scenario.repeat})" * (scenario.repeat > 1)
+                print(f"[{mark}] {number:2}. {scenario.name}{times}", file=out)
                 print(f"        decision: {outcome.decision}  reason: {outcome.reason}", file=out)
                 if not ok:
                     print(
@@ -264,7 +321,7 @@ def run(out: IO[str] = sys.stdout) -> int:
                     )
                 for line in _policy_lines(outcome.response):
                     print(f"        {line}", file=out)
-            archive_ok = archive_and_verify(log.getvalue().splitlines(), number, out)
+            archive_ok = archive_and_verify(log.getvalue().splitlines(), decisions, out)
     elapsed = time.perf_counter() - started
     total = number
     print(
