@@ -92,6 +92,7 @@ def test_sink_role_is_exact(synth: Synth) -> None:
         "StreamKey": {"kms:Decrypt"},
         "WriteArchive": {"s3:PutObject"},
         "ReadArchive": {"s3:GetObject"},
+        "FindMissingState": {"s3:ListBucket"},
         "ArchiveKey": {"kms:Decrypt", "kms:GenerateDataKey"},
         "SignDigests": {"kms:Sign", "kms:GetPublicKey"},
         "Alerts": {"events:PutEvents"},

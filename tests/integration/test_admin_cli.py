@@ -229,3 +229,42 @@ def test_cli_against_a_local_endpoint(
     listed = capsys.readouterr().out
     assert created["key"]["key_id"] in listed and created["api_key"] not in listed
     assert DynamoConfigStore(client, config).get_version() > 0
+
+
+def test_cli_changes_are_audited_and_keys_use_the_configured_prefix(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gatekeeper.audit.event import AuditEvent
+
+    code, out, err = run(
+        capsys, "keys", "create", "--principal", "svc:p", "--json", "--api-key-prefix", "acme"
+    )
+    assert code == 0
+    created = json.loads(out)
+    assert created["api_key"].startswith("acme_")
+    [line] = [json.loads(x) for x in err.splitlines() if '"audit"' in x]
+    event = AuditEvent.model_validate(line["audit"])
+    assert event.event_type == "admin_change" and event.change is not None
+    assert event.change.source == "cli" and event.principal_id == "tester"
+    assert created["api_key"] not in err  # the secret is never in the audit line
+
+
+def test_cli_audits_into_the_audit_stream_when_named(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    from gatekeeper.audit.event import AuditEvent
+
+    kinesis = boto3.client("kinesis", region_name="us-east-1")
+    kinesis.create_stream(StreamName="audit", ShardCount=1)
+    code, _, err = run(capsys, "keys", "create", "--principal", "svc:p", "--audit-stream", "audit")
+    assert code == 0 and '"audit"' not in err  # delivered to the stream, no fallback line
+    shard = kinesis.describe_stream(StreamName="audit")["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="audit", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    [record] = kinesis.get_records(ShardIterator=iterator)["Records"]
+    event = AuditEvent.model_validate_json(record["Data"])
+    assert event.event_type == "admin_change" and event.change is not None
+    assert event.change.operation == "create"

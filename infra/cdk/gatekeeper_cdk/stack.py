@@ -504,6 +504,15 @@ class GatekeeperStack(Stack):
                 resources=areas,
             )
         )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                # A new shard's state object does not exist yet: without ListBucket, S3 answers
+                # that GetObject with 403 instead of 404 and the sink could never start a chain.
+                sid="FindMissingState",
+                actions=["s3:ListBucket"],
+                resources=[self.archive_bucket.bucket_arn],
+            )
+        )
         self._key_use(role, "ArchiveKey", ["kms:Decrypt", "kms:GenerateDataKey"], "s3")
         role.add_to_principal_policy(
             iam.PolicyStatement(

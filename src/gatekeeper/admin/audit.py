@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
+from gatekeeper.audit.emit import AuditEmitter
 from gatekeeper.audit.event import AdminChange, AuditEvent, iso_time
 
 ActorKind = Literal["iam", "authorizer", "cli"]
@@ -96,3 +97,13 @@ class ListAdminAuditEmitter:
 
     def emit(self, event: AdminChangeEvent) -> None:
         self.events.append(event)
+
+
+class SchemaAdminAuditEmitter:
+    """Sends admin changes, in the common schema, through any audit transport (e.g. Kinesis)."""
+
+    def __init__(self, inner: AuditEmitter) -> None:
+        self._inner = inner
+
+    def emit(self, event: AdminChangeEvent) -> None:
+        self._inner.emit(event.to_audit_event())

@@ -423,19 +423,33 @@ class AdminService:
         return _mapping_view(ClaimMapping.model_validate_json(found.doc)), found.etag
 
     def create_claim_mapping(self, mapping: ClaimMapping, *, actor: Actor) -> StoredDoc:
-        self._known_roles(self.store.load_snapshot(), mapping.roles, "roles")
+        # written on condition that the snapshot is unchanged: delete_role checks mappings
+        # against the snapshot too, so neither can slip past the other
+        snapshot = self.store.load_snapshot()
+        self._known_roles(snapshot, mapping.roles, "roles")
         key = tables.claim_mapping_key(mapping.claim, mapping.value, mapping.issuer)
         if self.store.get_doc(item_key(key)) is not None:
             raise AlreadyExists(f"claim mapping {mapping_id(mapping)!r} already exists")
-        return self._upsert("claim_mapping", mapping_id(mapping), key, mapping, None, actor)
+        return self._upsert(
+            "claim_mapping",
+            mapping_id(mapping),
+            key,
+            mapping,
+            None,
+            actor,
+            expect_version=snapshot.version,
+        )
 
     def put_claim_mapping(
         self, mid: str, mapping: ClaimMapping, *, if_match: str | None, actor: Actor
     ) -> StoredDoc:
         _match("claim", mapping_id(mapping), mid)
-        self._known_roles(self.store.load_snapshot(), mapping.roles, "roles")
+        snapshot = self.store.load_snapshot()
+        self._known_roles(snapshot, mapping.roles, "roles")
         key = {"pk": tables.RBAC_PK, "sk": _mapping_sk(mid)}
-        return self._upsert("claim_mapping", mid, key, mapping, if_match, actor)
+        return self._upsert(
+            "claim_mapping", mid, key, mapping, if_match, actor, expect_version=snapshot.version
+        )
 
     def delete_claim_mapping(self, mid: str, *, if_match: str | None, actor: Actor) -> None:
         key = {"pk": tables.RBAC_PK, "sk": _mapping_sk(mid)}

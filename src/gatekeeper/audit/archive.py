@@ -232,7 +232,9 @@ class ArchiveWriter:
 
         If the deterministic key already exists (an earlier attempt wrote it, then failed before
         saving the state), that object is adopted into the chain and only the events it lacks
-        are written anew. Raises on a storage failure: nothing was chained for those lines.
+        are written anew. The returned ids then also include the adopted object's other events:
+        a retry in smaller batches (bisection) must treat them as archived, not write them again.
+        Raises on a storage failure: nothing was chained for those lines.
         """
         archived: set[str] = set()
         remaining = list(lines)
@@ -264,6 +266,7 @@ class ArchiveWriter:
                 if not written:
                     raise RuntimeError(f"{key} exists but holds none of these events") from None
                 remaining = [line for line in remaining if line.event_id not in ids]
+                archived.update(ids)
             if all(entry.key != key for entry in state.pending):
                 state.pending.append(
                     ObjectEntry(

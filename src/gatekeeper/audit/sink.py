@@ -161,6 +161,7 @@ class AuditSink:
         order, events, groups, quarantine = plan.order, plan.events, plan.groups, plan.quarantine
 
         written: list[str] = []
+        adopted: list[str] = []  # in an adopted object, not in this batch: archived already
         for part, lines in groups.items():
             for start in range(0, len(lines), self._max_object_events):
                 chunk = lines[start : start + self._max_object_events]
@@ -171,6 +172,7 @@ class AuditSink:
                     self._log.exception("archive write failed", extra={"partition": part})
                     continue
                 written += [line.event_id for line in chunk if line.event_id in ids]
+                adopted += sorted(ids - {line.event_id for line in chunk})
                 result.objects += [entry.key for entry in state.pending[before:]]
         stored: set[Pos] = set()
         for pos, document in quarantine.items():
@@ -183,7 +185,7 @@ class AuditSink:
         done_ids = set(written)
         flags = [(pos, tag == "done" or pos in stored or tag in done_ids) for pos, tag in order]
         state.record_batch(flags)
-        state.remember_ids(written, self._dedup_window)
+        state.remember_ids([*adopted, *written], self._dedup_window)
         if self.writer.digest_due(state):
             try:
                 result.digests.append(self.writer.write_digest(state))

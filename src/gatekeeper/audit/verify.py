@@ -5,7 +5,7 @@ CloudTrail-style string (see :func:`~gatekeeper.audit.archive.signing_string`), 
 naming its predecessor and that predecessor's signature, and the object links recomputed from
 the chain's genesis. Then every listed object is fetched and hashed. Finally every object under
 ``events/`` must be listed by some digest, or be one the sink wrote after its last digest (the
-state's ``pending`` list, reported but not a finding).
+state's ``pending`` list: reported, not a finding, but held to the SHA-256 the state recorded).
 
 Findings name the object: ``modified`` (bytes changed), ``deleted``, ``reordered`` (an object
 holds the bytes another key should hold: swapped or moved objects), ``inserted`` (not written
@@ -89,16 +89,27 @@ def verify_archive(
             store, public_keys, layout, chain, sorted(digest_keys.get(chain, [])), states, report
         )
     listed = {item.key for item in expected}
-    by_sha = {item.sha256: item.key for item in expected}
-    for item in expected:
+    # Objects newer than the last digest are held to the hashes the sink's state recorded: not
+    # signed yet, but an edit or a deletion there must not pass as "pending".
+    unsigned = [
+        _Expected(entry.key, entry.sha256)
+        for state in states.values()
+        for entry in state.pending
+        if entry.key not in listed
+    ]
+    by_sha = {item.sha256: item.key for item in (*expected, *unsigned)}
+    for item in (*expected, *unsigned):
+        signed = item.key in listed
         found = store.get(item.key)
         if found is None:
-            report.add("deleted", item.key, "listed in a signed digest, missing from the archive")
+            where = "a signed digest" if signed else "the sink's state (pending)"
+            report.add("deleted", item.key, f"listed in {where}, missing from the archive")
             continue
-        report.objects += 1
         actual = sha256_hex(found.body)
+        if signed:
+            report.objects += 1
         if actual == item.sha256:
-            report.events += _count_lines(found.body)
+            report.events += _count_lines(found.body) if signed else 0
         elif actual in by_sha:
             report.add("reordered", item.key, f"holds the bytes of {by_sha[actual]}")
         else:

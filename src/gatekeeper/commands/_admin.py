@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gatekeeper.admin.audit import Actor
     from gatekeeper.admin.service import AdminService
+    from gatekeeper.audit.event import AuditEvent
 
 EXIT_ERROR = 1
 
@@ -40,6 +41,19 @@ def common_options() -> argparse.ArgumentParser:
         default=os.environ.get("GATEKEEPER_COUNTERS_TABLE"),
         help="counters table, for usage and blocks (default: $GATEKEEPER_COUNTERS_TABLE)",
     )
+    parser.add_argument(
+        "--api-key-prefix",
+        default=os.environ.get("GATEKEEPER_API_KEY_PREFIX", "gk"),
+        help="prefix of new API keys; must match the authorizer's (default: $GATEKEEPER_API_KEY_"
+        "PREFIX or gk)",
+    )
+    parser.add_argument(
+        "--audit-stream",
+        default=os.environ.get("GATEKEEPER_AUDIT_STREAM"),
+        help="Kinesis stream (name or ARN) of the audit pipeline: changes are audited there; "
+        "without it, or if a put fails, the audit event is a JSON line on stderr "
+        "(default: $GATEKEEPER_AUDIT_STREAM)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     parser.add_argument(
         "--actor", help="who is making the change, for the audit event (default: AWS identity)"
@@ -54,8 +68,9 @@ class UsageError(Exception):
 def build_service(args: argparse.Namespace) -> AdminService:
     import boto3
 
-    from gatekeeper.admin.audit import LogAdminAuditEmitter
+    from gatekeeper.admin.audit import SchemaAdminAuditEmitter
     from gatekeeper.admin.service import AdminService
+    from gatekeeper.audit.emit import AuditEmitter, KinesisAuditEmitter
     from gatekeeper.store.config_store import DynamoConfigStore
     from gatekeeper.store.counters_admin import DynamoCountersAdminStore
 
@@ -67,15 +82,27 @@ def build_service(args: argparse.Namespace) -> AdminService:
     counters = (
         DynamoCountersAdminStore(client, args.counters_table) if args.counters_table else None
     )
-    from aws_lambda_powertools import Logger
-
-    logger = Logger(service="gatekeeper-cli", stream=sys.stderr, level="WARNING")
+    # Every change is audited like one made through the API: into the audit stream when one is
+    # named, else (and as the fallback of a failed put) as a JSON line on stderr.
+    audit: AuditEmitter = StderrAuditEmitter()
+    if args.audit_stream:
+        kinesis = session.client("kinesis", endpoint_url=args.endpoint_url)
+        audit = KinesisAuditEmitter(kinesis, args.audit_stream, audit)
     return AdminService(
         DynamoConfigStore(client, args.config_table),
         counters=counters,
-        emitter=LogAdminAuditEmitter(logger),
+        emitter=SchemaAdminAuditEmitter(audit),
+        key_prefix=args.api_key_prefix,
         source="cli",
     )
+
+
+class StderrAuditEmitter:
+    """One JSON line per audit event on stderr (read at call time, unlike a logging handler)."""
+
+    def emit(self, event: AuditEvent) -> None:
+        line = json.dumps({"audit": event.model_dump(mode="json")}, separators=(",", ":"))
+        print(line, file=sys.stderr)
 
 
 def actor_of(args: argparse.Namespace) -> Actor:

@@ -23,7 +23,10 @@ def register(commands: Any) -> None:
     key = verify.add_mutually_exclusive_group(required=True)
     key.add_argument("--public-key", help="PEM file of the digest signing key")
     key.add_argument(
-        "--kms", action="store_true", help="fetch each digest's public key from KMS (GetPublicKey)"
+        "--kms",
+        metavar="KEY_ID",
+        help="the sink's KMS signing key (id, ARN or alias); its public key (GetPublicKey) must "
+        "verify every digest, whatever key a digest names",
     )
     verify.add_argument("--endpoint-url", help="S3/KMS endpoint override (local testing)")
     verify.set_defaults(func=run_verify)
@@ -45,13 +48,12 @@ def run_verify(args: argparse.Namespace) -> int:
         def public_keys(key_id: str) -> bytes:
             return pem
     else:
-        kms = boto3.client("kms", endpoint_url=args.endpoint_url)
-        cache: dict[str, bytes] = {}
+        # The operator names the key: a digest's own key id is the forger's choice, and a key
+        # of their own would verify their forgery.
+        trusted = KmsSigner(boto3.client("kms", endpoint_url=args.endpoint_url), args.kms)
 
         def public_keys(key_id: str) -> bytes:
-            if key_id not in cache:
-                cache[key_id] = KmsSigner(kms, key_id).public_key_pem()
-            return cache[key_id]
+            return trusted.public_key_pem()
 
     report = verify_archive(store, public_keys, Layout(args.prefix))
     return print_report(report, f"s3://{args.bucket}/{args.prefix}")
