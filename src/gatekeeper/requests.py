@@ -12,7 +12,7 @@ rely on is validated. Credentials are kept as ``SecretStr`` so that they never p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -89,6 +89,7 @@ class _RestRequestEvent(_Lenient):
     httpMethod: str | None = None
     resource: str | None = None
     headers: dict[str, str] | None = None
+    multiValueHeaders: dict[str, list[str] | None] | None = None
     requestContext: _RestContext = Field(default_factory=_RestContext)
 
 
@@ -114,8 +115,23 @@ class _HttpV2Event(_Lenient):
     requestContext: _HttpContext
 
 
-def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {k.lower(): v for k, v in (headers or {}).items()}
+def _merge_headers(
+    *sources: Mapping[str, str] | Mapping[str, list[str] | None] | None,
+) -> dict[str, str]:
+    """Headers by lower-cased name; one sent more than once with different values (repeated, or
+    in two spellings) has them joined with ``,``, as HTTP API payload 2.0 does.
+
+    REST's ``headers`` keeps only the last value while a backend may read the first from
+    ``multiValueHeaders``: a check must never pass on one value and leave the other unchecked.
+    Joined, a tenant matches no tenant and a credential does not parse: both fail closed.
+    """
+    values: dict[str, list[str]] = {}
+    for source in sources:
+        for name, value in (source or {}).items():
+            seen = values.setdefault(name.lower(), [])
+            items: Sequence[str] = [value] if isinstance(value, str) else (value or ())
+            seen.extend(v for v in dict.fromkeys(items) if v not in seen)
+    return {name: ",".join(found) for name, found in values.items() if found}
 
 
 def _credentials_from_token(token: str, api_key_prefix: str) -> Credentials:
@@ -184,7 +200,7 @@ def _parse_token(event: _TokenEvent, prefix: str) -> AccessRequest:
 
 def _parse_rest_request(event: _RestRequestEvent, prefix: str, tenant_header: str) -> AccessRequest:
     arn = ExecuteApiArn.parse(event.methodArn)
-    headers = _lower(event.headers)
+    headers = _merge_headers(event.multiValueHeaders, event.headers)
     ctx = event.requestContext
     return AccessRequest(
         kind=EventKind.REST_REQUEST,
@@ -204,7 +220,7 @@ def _parse_rest_request(event: _RestRequestEvent, prefix: str, tenant_header: st
 
 def _parse_http_v2(event: _HttpV2Event, prefix: str, tenant_header: str) -> AccessRequest:
     arn = ExecuteApiArn.parse(event.routeArn)
-    headers = _lower(event.headers)
+    headers = _merge_headers(event.headers)
     http = event.requestContext.http
     return AccessRequest(
         kind=EventKind.HTTP_V2,

@@ -313,3 +313,11 @@ def test_block_lookups_are_cached() -> None:
     clock.advance(5)
     guard.blocked("1.2.3.4")
     assert store.calls == calls + 1
+
+
+def test_our_own_failures_and_issuer_key_rotation_are_not_counted() -> None:
+    store, clock = InMemoryCounterStore(), FakeClock(START)
+    guard = BruteForceGuard(store, clock=clock, threshold=1)
+    for reason in ("unknown_kid", "jwks_unavailable", "store_unavailable", "internal_error"):
+        assert guard.record_failure("1.2.3.4", None, reason) is None
+    assert store.items == {}

@@ -87,7 +87,8 @@ def parse_key(value: str, prefix: str) -> tuple[str, str]:
     if len(parts) != 3 or parts[0] != prefix:
         raise MalformedApiKey(f"API key must look like {prefix}_<key id>_<secret>")
     _, key_id, secret = parts
-    if not _KEY_ID.match(key_id) or not _SECRET.match(secret):
+    # fullmatch: ``$`` in ``match`` also accepts a trailing newline ("<id>\n" is not an id)
+    if not _KEY_ID.fullmatch(key_id) or not _SECRET.fullmatch(secret):
         raise MalformedApiKey(f"API key must look like {prefix}_<key id>_<secret>")
     return key_id, secret
 

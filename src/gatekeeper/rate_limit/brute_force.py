@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.rate_limit.counters import Block, CounterStore
 
-# 401 reasons that are the caller's failure (not ours, not a missing credential).
+# 401 reasons that are the caller's failure (not ours, not a missing credential). Not
+# ``unknown_kid``: during an issuer's key rotation honest clients see it until our refetch
+# interval passes, and a shared NAT address must not be blocked for that; forged kids cost us
+# nothing (no fetch inside the interval).
 COUNTED_REASONS = frozenset(
     {
         "invalid_token",
         "token_too_large",
         "unknown_issuer",
         "unsupported_algorithm",
-        "unknown_kid",
         "invalid_signature",
         "token_expired",
         "token_not_yet_valid",

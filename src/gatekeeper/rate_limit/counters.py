@@ -10,6 +10,7 @@ bound: at most one extra count per retried call; never a missed count.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -67,7 +68,9 @@ class CounterStore(Protocol):
 
     def get_block(self, kind: str, value: str) -> Block | None: ...
 
-    def put_block(self, kind: str, value: str, until: float, reason: str) -> None: ...
+    def put_block(self, kind: str, value: str, until: float, reason: str) -> None:
+        """Block until ``until``; never shortens a longer block (the sink's or an admin's)."""
+        ...
 
     def add_failure(self, kind: str, value: str, window_start: int, expires_at: int) -> int: ...
 
@@ -182,15 +185,20 @@ class DynamoCounterStore:
         return Block(float(item["until"]["N"]), item.get("reason", {}).get("S", ""))
 
     def put_block(self, kind: str, value: str, until: float, reason: str) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                **_key(tables.block_key(kind, value)),
-                "until": {"N": str(int(until))},
-                "reason": {"S": reason},
-                tables.TTL_ATTRIBUTE: {"N": str(int(until) + 3600)},
-            },
-        )
+        # a failed condition means a longer block is already there: it stands
+        with contextlib.suppress(self._condition_failed):
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_key(tables.block_key(kind, value)),
+                    "until": {"N": str(int(until))},
+                    "reason": {"S": reason},
+                    tables.TTL_ATTRIBUTE: {"N": str(int(until) + 3600)},
+                },
+                ConditionExpression="attribute_not_exists(#u) OR #u < :until",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues={":until": {"N": str(int(until))}},
+            )
 
     def add_failure(self, kind: str, value: str, window_start: int, expires_at: int) -> int:
         response = self._client.update_item(
@@ -276,7 +284,8 @@ class InMemoryCounterStore:
 
     def put_block(self, kind: str, value: str, until: float, reason: str) -> None:
         with self._lock:
-            self._item(tables.block_key(kind, value))["until"] = until
+            item = self._item(tables.block_key(kind, value))
+            item["until"] = max(until, item.get("until", until))
 
     def add_failure(self, kind: str, value: str, window_start: int, expires_at: int) -> int:
         with self._lock:

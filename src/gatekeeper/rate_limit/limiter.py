@@ -325,7 +325,7 @@ class RateLimiter:
         rule = item.rule
         ident = (rule.rule_id, item.scope_key)
         capacity = rule.burst or rule.limit
-        interval = max(1, round(rule.window_seconds * 1000 / rule.limit))
+        interval = _interval_ms(rule)
         tolerance = (capacity - 1) * interval
         now_ms = int(now * 1000)
         key = tables.bucket_key(rule.rule_id, item.scope_key)
@@ -378,7 +378,7 @@ class RateLimiter:
         ident = (rule.rule_id, item.scope_key)
         try:
             if rule.algorithm == "token_bucket":
-                interval = max(1, round(rule.window_seconds * 1000 / rule.limit))
+                interval = _interval_ms(rule)
                 self.store.give_back_token(tables.bucket_key(*ident), interval)
             elif rule.mode == "leased":
                 lease = self._leases.get(ident)
@@ -411,6 +411,12 @@ class RateLimiter:
             count=count,
             retry_after=0 if ok else max(1, reset),
         )
+
+
+def _interval_ms(rule: LimitRule) -> int:
+    """Milliseconds per token, rounded *up* (integer arithmetic): a shorter interval than
+    ``window / limit`` would refill faster than the limit allows."""
+    return max(1, -(-rule.window_seconds * 1000 // rule.limit))
 
 
 def _window(now: float, width: int) -> tuple[int, int]:

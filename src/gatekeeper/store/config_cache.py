@@ -7,6 +7,9 @@ until the version item changes, and the version item is read at most every
 
 A failed version check is not recorded as a check: the error reaches the caller (which denies)
 and the next request tries again, so a failing store can never extend the life of stale rules.
+Every read behind the cache must be strongly consistent: an answer is kept until the *next*
+version, so an eventually consistent read made just after a change (a revoked key, a removed
+assignment) would keep the old data alive indefinitely, not for one refresh interval.
 """
 
 from __future__ import annotations

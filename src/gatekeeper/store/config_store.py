@@ -278,10 +278,13 @@ class DynamoConfigStore:
         return _snapshot_from_docs(version, docs)
 
     def get_assignments(self, principal_id: str) -> tuple[RoleAssignment, ...]:
+        # Strongly consistent, like the version read: the cache keeps this answer until the
+        # next version, so a stale replica read right after a change would outlive it.
         response = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"{tables.PRINCIPAL_PREFIX}{principal_id}"}},
+            ConsistentRead=True,
         )
         return tuple(
             RoleAssignment.model_validate_json(item["doc"]["S"])
@@ -292,6 +295,7 @@ class DynamoConfigStore:
         response = self._client.get_item(
             TableName=self._table,
             Key={k: {"S": v} for k, v in tables.apikey_key(key_id).items()},
+            ConsistentRead=True,  # cached until the next version: see get_assignments
         )
         item = response.get("Item")
         return ApiKeyRecord.model_validate_json(item["doc"]["S"]) if item else None
