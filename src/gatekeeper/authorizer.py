@@ -262,11 +262,25 @@ class Authorizer:
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
         facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
+        facts.policy = self._policies.get(
+            snapshot, arn, facts.roles, principal.tenant, facts.decision
+        )
+        if facts.policy is None:
+            facts.policy = build_policy(
+                arn=arn,
+                grants=grants,
+                tenant=principal.tenant,
+                routes=snapshot.routes_for(arn.api_id, arn.stage),
+                max_bytes=self._settings.policy_max_bytes,
+            )
+            self._policies.put(snapshot, arn, facts.roles, principal.tenant, facts.policy)
         if snapshot.version != self._limits_version:
             self._limiter.forget_rejections()
             self._limits_version = snapshot.version
         limits = self._limits(snapshot)
-        if facts.decision.allowed and limits:  # denied requests consume no quota
+        # Counted last, and only for a request that would otherwise be allowed: a denial (by
+        # RBAC, or a policy that cannot express the decision) consumes no quota.
+        if facts.decision.allowed and facts.policy.allows_request and limits:
             facts.limit = self._limiter.check(
                 applicable(
                     limits,
@@ -281,18 +295,6 @@ class Authorizer:
                     roles=facts.roles,
                 )
             )
-        facts.policy = self._policies.get(
-            snapshot, arn, facts.roles, principal.tenant, facts.decision
-        )
-        if facts.policy is None:
-            facts.policy = build_policy(
-                arn=arn,
-                grants=grants,
-                tenant=principal.tenant,
-                routes=snapshot.routes_for(arn.api_id, arn.stage),
-                max_bytes=self._settings.policy_max_bytes,
-            )
-            self._policies.put(snapshot, arn, facts.roles, principal.tenant, facts.policy)
 
     # --- answer ------------------------------------------------------------------------------
     def _finish(

@@ -193,3 +193,23 @@ def test_flag_mode_allows_with_rate_limited_context_for_a_429_integration(
         rest_token_event(f"Bearer {world.token()}", "DELETE", "/orders/1")
     )
     assert not allowed(forbidden)
+
+
+def test_a_policy_that_cannot_express_the_decision_consumes_no_quota(
+    limited: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import gatekeeper.authorizer as module
+
+    real = module.build_policy
+
+    def refusing(**kwargs: Any) -> Any:
+        return dataclasses.replace(real(**kwargs), allows_request=False)
+
+    monkeypatch.setattr(module, "build_policy", refusing)
+    event = rest_token_event(f"Bearer {limited.token()}", "GET", "/health")
+    result = limited.authorizer.authorize(event)
+    assert result.audit.decision == "deny" and result.audit.reason == "policy_mismatch"
+    assert result.limit is None
+    assert _count(limited, "per-principal", "corp:alice") == 0
