@@ -201,8 +201,7 @@ def test_a_policy_that_cannot_express_the_decision_consumes_no_quota(
     import dataclasses
 
     import gatekeeper.authorizer as module
-
-    real = module.build_policy
+    from gatekeeper.policy_builder import build_policy as real
 
     def refusing(**kwargs: Any) -> Any:
         return dataclasses.replace(real(**kwargs), allows_request=False)
