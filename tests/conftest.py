@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -130,14 +133,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real moto server process on 127.0.0.1 (concurrency tests, the CLI's --endpoint-url)."""
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+@contextlib.contextmanager
+def _server(argv: list[str], port: int, name: str) -> Iterator[str]:
+    """Start a local server process and wait until it accepts connections."""
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments of our own choosing
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 30
@@ -148,8 +148,37 @@ def moto_endpoint() -> Iterator[str]:
             except OSError:
                 time.sleep(0.1)
         else:
-            pytest.fail("moto server did not start")
+            pytest.fail(f"{name} did not start")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server process on 127.0.0.1 (concurrency tests, the CLI's --endpoint-url)."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _server(argv, port, "moto server") as endpoint:
+        yield endpoint
+
+
+DYNALITE = Path(__file__).resolve().parents[1] / "tools" / "dynalite"
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    """dynalite (npm), a second DynamoDB implementation, installed from the lock file on first
+    use; validates requests the way DynamoDB does, so the limiter is not tested on moto alone."""
+    binary = DYNALITE / "node_modules" / ".bin" / "dynalite"
+    npm = shutil.which("npm")
+    if not binary.exists():
+        if npm is None:
+            pytest.skip("dynalite needs Node.js and npm (not on this machine)")
+        subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
+            [npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=DYNALITE, check=True
+        )
+    port = _free_port()
+    with _server([str(binary), "--port", str(port)], port, "dynalite") as endpoint:
+        yield endpoint

@@ -1,4 +1,5 @@
-"""Exactness under concurrency, against a real server process (moto in server mode).
+"""Exactness under concurrency, against real server processes: moto in server mode, and
+dynalite, a second and independent DynamoDB implementation.
 
 Eight threads, each with its own client and limiter (eight "containers"), fire at one limit
 until each is refused; the total granted must be exactly the limit: not one more, not one less.
@@ -7,6 +8,7 @@ until each is refused; the total granted must be exactly the limit: not one more
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -26,10 +28,24 @@ def _client(endpoint: str) -> Any:
     return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
 
 
+def _create_table(endpoint: str, table: str) -> None:
+    client = _client(endpoint)
+    client.create_table(**tables.counters_table_definition(table))
+    for _ in range(100):  # dynalite, like DynamoDB, takes a moment to make a table ACTIVE
+        if client.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE":
+            return
+        time.sleep(0.05)
+    pytest.fail(f"table {table} did not become ACTIVE")
+
+
+@pytest.mark.parametrize("backend", ["moto_endpoint", "dynalite_endpoint"])
 @pytest.mark.parametrize("mode", ["exact", "leased"])
-def test_exactly_the_limit_is_granted_under_concurrency(moto_endpoint: str, mode: str) -> None:
+def test_exactly_the_limit_is_granted_under_concurrency(
+    request: pytest.FixtureRequest, backend: str, mode: str
+) -> None:
+    endpoint: str = request.getfixturevalue(backend)
     table = f"counters-{mode}"
-    _client(moto_endpoint).create_table(**tables.counters_table_definition(table))
+    _create_table(endpoint, table)
     rule = LimitRule(
         rule_id=f"c-{mode}",
         scope="global",
@@ -45,7 +61,7 @@ def test_exactly_the_limit_is_granted_under_concurrency(moto_endpoint: str, mode
 
     def container(index: int) -> None:
         try:
-            client = _client(moto_endpoint)
+            client = _client(endpoint)
             client.meta.events.register(
                 "before-call.dynamodb.UpdateItem",
                 lambda **_: writes.__setitem__(index, writes[index] + 1),
