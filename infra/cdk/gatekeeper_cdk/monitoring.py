@@ -60,69 +60,65 @@ class Monitoring(Construct):
             period=period,
         )
         action = cw_actions.SnsAction(topic)
+        # (id, description, metric, threshold, evaluation periods): each fires above its threshold
+        specs: list[tuple[str, str, cw.IMetric, float, int]] = [
+            (
+                "DenySpike",
+                "More denials than usual: attack, broken client or bad rule",
+                self.decision_metrics["deny"],
+                deny_spike_threshold,
+                1,
+            ),
+            (
+                "LimiterErrors",
+                "The rate limiter could not reach its counters table",
+                limiter_errors,
+                0,
+                1,
+            ),
+            (
+                "AuthorizerErrors",
+                "Authorizer invocations failed (API Gateway answers 500)",
+                authorizer_fn.metric_errors(period=period),
+                0,
+                1,
+            ),
+            (
+                "SinkFailures",
+                "audit_sink invocations failed",
+                sink_fn.metric_errors(period=period),
+                0,
+                1,
+            ),
+            (
+                "SinkLag",
+                "audit_sink is more than 15 minutes behind the stream",
+                sink_fn.metric("IteratorAge", statistic="Maximum", period=period),
+                15 * 60 * 1000,
+                2,
+            ),
+            (
+                "DlqDepth",
+                "Audit records were given up on: replay them from the DLQ",
+                dlq.metric_approximate_number_of_messages_visible(
+                    period=period, statistic="Maximum"
+                ),
+                0,
+                1,
+            ),
+        ]
         self.alarms = [
             cw.Alarm(
                 self,
-                "DenySpike",
-                alarm_description="More denials than usual: attack, broken client or bad rule",
-                metric=self.decision_metrics["deny"],
-                threshold=deny_spike_threshold,
-                evaluation_periods=1,
+                name,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "LimiterErrors",
-                alarm_description="The rate limiter could not reach its counters table",
-                metric=limiter_errors,
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "AuthorizerErrors",
-                alarm_description="Authorizer invocations failed (API Gateway answers 500)",
-                metric=authorizer_fn.metric_errors(period=period),
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "SinkFailures",
-                alarm_description="audit_sink invocations failed",
-                metric=sink_fn.metric_errors(period=period),
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "SinkLag",
-                alarm_description="audit_sink is more than 15 minutes behind the stream",
-                metric=sink_fn.metric("IteratorAge", statistic="Maximum", period=period),
-                threshold=15 * 60 * 1000,
-                evaluation_periods=2,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "DlqDepth",
-                alarm_description="Audit records were given up on: replay them from the DLQ",
-                metric=dlq.metric_approximate_number_of_messages_visible(
-                    period=period, statistic="Maximum"
-                ),
-                threshold=0,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
+            )
+            for name, description, metric, threshold, periods in specs
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
