@@ -12,14 +12,16 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from gatekeeper.admin.audit import Actor
+    from gatekeeper.admin.models import Page
     from gatekeeper.admin.service import AdminService
     from gatekeeper.audit.event import AuditEvent
 
 EXIT_ERROR = 1
+T = TypeVar("T")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -95,6 +97,18 @@ def build_service(args: argparse.Namespace) -> AdminService:
         key_prefix=args.api_key_prefix,
         source="cli",
     )
+
+
+def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
+    """Every item of a paginated list: ``fetch(cursor)`` until there is no next cursor."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
 
 
 class StderrAuditEmitter:

@@ -7,6 +7,7 @@ from typing import Any
 
 from gatekeeper.commands._admin import (
     actor_of,
+    all_pages,
     build_service,
     common_options,
     guarded,
@@ -50,14 +51,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     service = build_service(args)
-    rows = []
-    cursor: str | None = None
-    while True:
-        page = service.list_blocks(limit=100, cursor=cursor)
-        rows.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+    rows = all_pages(lambda cursor: service.list_blocks(limit=100, cursor=cursor))
     if args.json:
         print_json([b.model_dump(mode="json") for b in rows])
     else:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatekeeper.commands._admin import (
     actor_of,
+    all_pages,
     build_service,
     common_options,
     guarded,
@@ -80,14 +81,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     service = build_service(args)
-    views: list[KeyView] = []
-    cursor: str | None = None
-    while True:
-        page = service.list_keys(limit=100, cursor=cursor)
-        views.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+    views = all_pages(lambda cursor: service.list_keys(limit=100, cursor=cursor))
     if args.json:
         print_json([v.model_dump(mode="json") for v in views])
     else:
