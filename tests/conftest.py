@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -175,6 +176,8 @@ def dynalite_endpoint() -> Iterator[str]:
     npm = shutil.which("npm")
     if not binary.exists():
         if npm is None:
+            if os.environ.get("GATEKEEPER_REQUIRE_DYNALITE"):  # CI: never skip exactness
+                pytest.fail("dynalite needs Node.js and npm (GATEKEEPER_REQUIRE_DYNALITE is set)")
             pytest.skip("dynalite needs Node.js and npm (not on this machine)")
         subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
             [npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=DYNALITE, check=True

@@ -1,8 +1,11 @@
-"""Exactness under concurrency, against real server processes: moto in server mode, and
-dynalite, a second and independent DynamoDB implementation.
+"""Exactness of the limiter's counters against real DynamoDB server processes.
 
-Eight threads, each with its own client and limiter (eight "containers"), fire at one limit
-until each is refused; the total granted must be exactly the limit: not one more, not one less.
+Exactness *under concurrency* is asserted only against dynalite: it serialises requests on one
+event loop, so a conditional ``UpdateItem`` is atomic there as it is in DynamoDB. moto's server
+is threaded and its DynamoDB model takes no lock (a conditional ``ADD`` can race: 121 or 132
+grants at a limit of 120 were seen under CPU load), so against moto the same containers take
+turns: that checks the semantics of every call (conditions, ``ADD``, leases, return values)
+without claiming an atomicity moto does not provide.
 """
 
 from __future__ import annotations
@@ -38,21 +41,25 @@ def _create_table(endpoint: str, table: str) -> None:
     pytest.fail(f"table {table} did not become ACTIVE")
 
 
-@pytest.mark.parametrize("backend", ["moto_endpoint", "dynalite_endpoint"])
-@pytest.mark.parametrize("mode", ["exact", "leased"])
-def test_exactly_the_limit_is_granted_under_concurrency(
-    request: pytest.FixtureRequest, backend: str, mode: str
-) -> None:
-    endpoint: str = request.getfixturevalue(backend)
-    table = f"counters-{mode}"
-    _create_table(endpoint, table)
-    rule = LimitRule(
-        rule_id=f"c-{mode}",
-        scope="global",
-        limit=LIMIT,
-        window="day",
-        mode=mode,
+def _rule(mode: str) -> LimitRule:
+    return LimitRule(rule_id=f"c-{mode}", scope="global", limit=LIMIT, window="day", mode=mode)
+
+
+def _limiter(endpoint: str, table: str, clock: FakeClock, writes: list[int], index: int) -> Any:
+    """One "container": its own client (counting its writes) and its own limiter."""
+    client = _client(endpoint)
+    client.meta.events.register(
+        "before-call.dynamodb.UpdateItem",
+        lambda **_: writes.__setitem__(index, writes[index] + 1),
     )
+    return RateLimiter(DynamoCounterStore(client, table), clock=clock)
+
+
+@pytest.mark.parametrize("mode", ["exact", "leased"])
+def test_exactly_the_limit_is_granted_under_concurrency(dynalite_endpoint: str, mode: str) -> None:
+    table = f"counters-{mode}"
+    _create_table(dynalite_endpoint, table)
+    rule = _rule(mode)
     clock = FakeClock()
     granted = [0] * THREADS
     writes = [0] * THREADS
@@ -61,12 +68,7 @@ def test_exactly_the_limit_is_granted_under_concurrency(
 
     def container(index: int) -> None:
         try:
-            client = _client(endpoint)
-            client.meta.events.register(
-                "before-call.dynamodb.UpdateItem",
-                lambda **_: writes.__setitem__(index, writes[index] + 1),
-            )
-            limiter = RateLimiter(DynamoCounterStore(client, table), clock=clock)
+            limiter = _limiter(dynalite_endpoint, table, clock, writes, index)
             start.wait()
             while limiter.check([Applied(rule, "*")]).allowed:
                 granted[index] += 1
@@ -83,3 +85,27 @@ def test_exactly_the_limit_is_granted_under_concurrency(
     assert sum(1 for g in granted if g) > 1  # the threads really competed
     if mode == "leased":
         assert sum(writes) < LIMIT / 2  # leases: far fewer writes than grants
+
+
+@pytest.mark.parametrize("mode", ["exact", "leased"])
+def test_containers_taking_turns_are_exact_on_moto(moto_endpoint: str, mode: str) -> None:
+    """The same eight containers, interleaved one call at a time on one thread (moto is not
+    atomic under concurrent writes, so this checks semantics only)."""
+    table = f"turns-{mode}"
+    _create_table(moto_endpoint, table)
+    rule = _rule(mode)
+    clock = FakeClock()
+    writes = [0] * THREADS
+    limiters = [_limiter(moto_endpoint, table, clock, writes, i) for i in range(THREADS)]
+    granted = [0] * THREADS
+    active = set(range(THREADS))
+    while active:
+        for index in sorted(active):
+            if limiters[index].check([Applied(rule, "*")]).allowed:
+                granted[index] += 1
+            else:
+                active.discard(index)
+    assert sum(granted) == LIMIT
+    assert all(granted)  # every container got a share before the limit was reached
+    if mode == "leased":
+        assert sum(writes) < LIMIT / 2
