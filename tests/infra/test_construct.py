@@ -25,22 +25,18 @@ def test_default_ttl_is_zero() -> None:
 def test_ttl_above_api_gateway_maximum_is_refused() -> None:
     stack = Stack(App(), "S")
     with pytest.raises(ValueError, match="3600"):
-        GatekeeperAuthorizer(
-            stack,
-            "Gk",
-            function=_fn(stack),
-            results_cache_ttl=Duration.hours(2),
-            identity_sources=["method.request.header.Authorization"],
-            http_identity_sources=["$request.header.Authorization"],
-        )
+        GatekeeperAuthorizer(stack, "Gk", function=_fn(stack), results_cache_ttl=Duration.hours(2))
 
 
-def test_caching_requires_identity_sources() -> None:
+def test_caching_chooses_identity_sources_itself() -> None:
+    """No user-supplied cache key: the construct derives it (tests/infra/test_caching.py)."""
     stack = Stack(App(), "S")
-    with pytest.raises(ValueError, match="identity sources"):
-        GatekeeperAuthorizer(
-            stack, "Gk", function=_fn(stack), results_cache_ttl=Duration.seconds(60)
-        )
+    gk = GatekeeperAuthorizer(
+        stack, "Gk", function=_fn(stack), results_cache_ttl=Duration.seconds(60)
+    )
+    assert gk.rest_identity_sources[0] == "method.request.header.Authorization"
+    assert gk.http_identity_sources[-2:] == ["$context.httpMethod", "$context.path"]
+    assert gk.tenant_header_in_cache_key
 
 
 def test_publish_routes_needs_the_table() -> None:

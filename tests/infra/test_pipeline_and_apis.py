@@ -142,11 +142,12 @@ def test_rest_authorizers_default_to_ttl_zero(synth: Synth) -> None:
 
 
 def test_caching_variant_sets_ttl_and_identity_sources(synth_variant: Synth) -> None:
+    """Details per API type: tests/infra/test_caching.py."""
     for props in _authorizers(synth_variant).values():
         assert props["AuthorizerResultTtlInSeconds"] == 300
         assert props["IdentitySource"]
     (http,) = synth_variant.of_type("AWS::ApiGatewayV2::Authorizer").values()
-    assert http["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+    assert http["Properties"]["IdentitySource"][0] == "$request.header.Authorization"
 
 
 def test_every_method_is_authorized(synth: Synth) -> None:

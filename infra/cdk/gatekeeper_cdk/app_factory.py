@@ -15,6 +15,9 @@ key                             meaning                                         
 ``gatekeeper:nag``              ``false``: do not run cdk-nag (AwsSolutions)        ``true``
 ==============================  ==================================================  =========
 
+``gatekeeper:tenantHeader``: ``GATEKEEPER_TENANT_HEADER`` (default ``x-tenant-id``); with
+``cacheTtl`` > 0 it is part of the authorizer cache key, so every request must carry it.
+
 ``gatekeeper:rateLimitResponse``: ``deny`` (default: a 403 carrying Retry-After) or ``flag``
 (allow with ``rateLimited=true``; the integration answers 429; see the README).
 """
@@ -28,6 +31,7 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from gatekeeper_cdk.authorizer_construct import DEFAULT_TENANT_HEADER
 from gatekeeper_cdk.stack import GatekeeperSettings, GatekeeperStack
 
 STACK_NAME = "Gatekeeper"
@@ -62,6 +66,7 @@ def settings_from_context(app: App) -> GatekeeperSettings:
         retain_data=_flag(ctx("gatekeeper:retainData"), default=True),
         demo_apis=_flag(ctx("gatekeeper:demoApis"), default=True),
         rate_limit_response=str(ctx("gatekeeper:rateLimitResponse") or "deny"),
+        tenant_header=str(ctx("gatekeeper:tenantHeader") or DEFAULT_TENANT_HEADER),
     )
 
 

@@ -29,7 +29,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gatekeeper_cdk import bundling
-from gatekeeper_cdk.authorizer_construct import GatekeeperAuthorizer
+from gatekeeper_cdk.authorizer_construct import DEFAULT_TENANT_HEADER, GatekeeperAuthorizer
 from gatekeeper_cdk.demo_apis import AdminApi, DemoHttpApi, DemoRestApi
 from gatekeeper_cdk.monitoring import Monitoring
 from gatekeeper_cdk.nag import acknowledge
@@ -63,6 +63,8 @@ class GatekeeperSettings:
     deny_spike_threshold: int = 100
     demo_apis: bool = True
     rate_limit_response: str = "deny"  # "flag": the integration answers 429 (see README)
+    # GATEKEEPER_TENANT_HEADER: also part of the authorizer cache key when caching is on
+    tenant_header: str = DEFAULT_TENANT_HEADER
     extra_authorizer_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -214,6 +216,9 @@ class GatekeeperStack(Stack):
             "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
             "GATEKEEPER_ISSUERS": cfg.issuers_json,
             "GATEKEEPER_RATE_LIMIT_RESPONSE": cfg.rate_limit_response,
+            # the construct's cache key and the function must agree on these two
+            "GATEKEEPER_TENANT_HEADER": cfg.tenant_header,
+            "GATEKEEPER_HTTP_API_RESPONSE": "simple",
             **cfg.extra_authorizer_env,
         }
         self.authorizer_fn, self.authorizer_logs = self._function(
@@ -284,14 +289,7 @@ class GatekeeperStack(Stack):
             "Gatekeeper",
             function=self.authorizer_fn,
             results_cache_ttl=Duration.seconds(cfg.authorizer_cache_ttl_seconds),
-            identity_sources=(
-                ["method.request.header.Authorization"]
-                if cfg.authorizer_cache_ttl_seconds
-                else None
-            ),
-            http_identity_sources=(
-                ["$request.header.Authorization"] if cfg.authorizer_cache_ttl_seconds else None
-            ),
+            tenant_header=cfg.tenant_header,
             config_table=self.config_table,
             config_key=self.data_key,
         )
