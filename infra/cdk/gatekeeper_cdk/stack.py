@@ -77,7 +77,7 @@ def _powertools_env(service: str) -> dict[str, str]:
 
 
 class GatekeeperStack(Stack):
-    def __init__(  # noqa: PLR0915 - one readable list of the suite's resources
+    def __init__(
         self,
         scope: Construct,
         construct_id: str,
@@ -330,11 +330,22 @@ class GatekeeperStack(Stack):
             topic=self.alarm_topic,
             deny_spike_threshold=cfg.deny_spike_threshold,
         )
+        self.operator_policy = self._operator_policy()
         self._acknowledge_stack_findings()
 
-        CfnOutput(self, "ConfigTableName", value=self.config_table.table_name)
-        CfnOutput(self, "CountersTableName", value=self.counters_table.table_name)
-        CfnOutput(self, "ArchiveBucketName", value=self.archive_bucket.bucket_name)
+        # Everything the CLI needs (README, "Deploy"): names, the archive prefix, keys, policy.
+        for name, value, description in (
+            ("ConfigTableName", self.config_table.table_name, "--config-table"),
+            ("CountersTableName", self.counters_table.table_name, "--counters-table"),
+            ("ArchiveBucketName", self.archive_bucket.bucket_name, "archive verify --bucket"),
+            ("ArchivePrefix", ARCHIVE_PREFIX, "archive verify --prefix"),
+            ("AuditStreamName", self.stream.stream_name, "--audit-stream (CLI changes)"),
+            ("DigestSigningKeyArn", self.signing_key.key_arn, "archive verify --kms"),
+            ("DigestSigningKeyId", self.signing_key.key_id, "the digest signing key's id"),
+            ("OperatorPolicyArn", self.operator_policy.managed_policy_arn, "attach to operators"),
+            ("Region", Aws.REGION, "--region"),
+        ):
+            CfnOutput(self, name, value=value, description=f"Gatekeeper CLI: {description}")
         CfnOutput(self, "AuthorizerFunctionName", value=self.authorizer_fn.function_name)
         CfnOutput(self, "AdminApiUrl", value=self.admin_api.api.url)
         if self.demo_rest is not None and self.demo_http is not None:
@@ -589,6 +600,107 @@ class GatekeeperStack(Stack):
             ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
             "dynamodb",
         )
+
+    def _operator_policy(self) -> iam.ManagedPolicy:
+        """What the ``gatekeeper`` CLI needs against this stack, and nothing else.
+
+        Attach it to the role or group of the people (or pipelines) that run ``policy apply``,
+        ``keys``, ``usage``, ``block`` and ``archive verify``. The same rights as the admin
+        function on the tables, plus: put CLI audit records on the audit stream, read (never
+        write) the archive under ``audit/``, fetch the digest signing key's public key, and read
+        this stack's outputs. No delete on the archive, no Sign with the signing key.
+        """
+        archive_objects = self.archive_bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")
+        statements = [
+            iam.PolicyStatement(
+                sid="ManageConfig",  # policy plan/apply/export, keys (TransactWriteItems)
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:DescribeTable",
+                ],
+                resources=[self.config_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="InspectCounters",  # usage show/reset, block list/add/remove
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:DescribeTable",
+                ],
+                resources=[self.counters_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="TablesKey",
+                actions=["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[self.data_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}
+                },
+            ),
+            iam.PolicyStatement(
+                sid="AuditCliChanges",  # --audit-stream
+                actions=["kinesis:PutRecord", "kinesis:PutRecords"],
+                resources=[self.stream.stream_arn],
+            ),
+            iam.PolicyStatement(
+                sid="StreamKey",
+                actions=["kms:GenerateDataKey"],
+                resources=[self.data_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"kinesis.{Aws.REGION}.amazonaws.com"}
+                },
+            ),
+            iam.PolicyStatement(
+                sid="ListArchive",  # archive verify walks audit/ only
+                actions=["s3:ListBucket"],
+                resources=[self.archive_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadArchive",
+                actions=["s3:GetObject"],
+                resources=[archive_objects],
+            ),
+            iam.PolicyStatement(
+                sid="ArchiveKey",
+                actions=["kms:Decrypt"],
+                resources=[self.data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="DigestPublicKey",  # archive verify --kms: verification happens locally
+                actions=["kms:GetPublicKey", "kms:DescribeKey"],
+                resources=[self.signing_key.key_arn],
+            ),
+            iam.PolicyStatement(
+                sid="StackOutputs",  # table names, bucket, prefix, stream, key from the outputs
+                actions=["cloudformation:DescribeStacks"],
+                resources=[self.stack_id],
+            ),
+        ]
+        policy = iam.ManagedPolicy(
+            self,
+            "OperatorPolicy",
+            description="Gatekeeper CLI operators: config, keys, usage, blocks, archive verify",
+            statements=statements,
+        )
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{self.stack_logical(self.archive_bucket.node.default_child)}"
+            f".Arn>/{ARCHIVE_PREFIX}*]",
+            "Read-only GetObject under the archive's audit/ prefix: archive verify reads every "
+            "record and digest there, whose keys are only known at run time.",
+        )
+        return policy
 
     def _subscribe_to_stream(self, log_group: logs.LogGroup, construct_id: str) -> None:
         role = iam.Role(
