@@ -3,28 +3,55 @@
 Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
 sub-commands and sets ``func`` (returning the exit code) on each parser. Command modules import
 their heavy dependencies lazily so ``gatekeeper --help`` stays instant.
+
+:func:`main` is the one error boundary: whatever a command raises becomes one line on stderr
+naming the file, table, bucket or endpoint concerned, and exit 1 (130 for Ctrl-C); ``--debug``
+adds the traceback. No command prints a traceback of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import sys
+import traceback
 from collections.abc import Sequence
+
+from gatekeeper.commands._admin import add_global_options
 
 COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.demo",
+    "gatekeeper.commands.tables",
     "gatekeeper.commands.archive",
     "gatekeeper.commands.policy",
     "gatekeeper.commands.keys",
     "gatekeeper.commands.usage",
     "gatekeeper.commands.block",
 )
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("gatekeeper")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gatekeeper", description="API authorization for AWS API Gateway."
+        prog="gatekeeper",
+        description="API authorization for AWS API Gateway. Options of the AWS group, --json "
+        "and --debug go before or after the command.",
     )
+    parser.add_argument("--version", action="version", version=f"gatekeeper {version()}")
+    add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
@@ -32,9 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.func(args)
-    return code
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print("gatekeeper: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `gatekeeper keys list | head`: the reader left, nothing to say
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as exc:
+        from gatekeeper.commands._errors import describe, redact
+
+        if debug:
+            traceback.print_exc()
+        print(f"gatekeeper: error: {redact(describe(exc))}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -20,11 +20,30 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "access.yaml"
-AWS = ["--config-table", TABLE, "--counters-table", COUNTERS, "--actor", "tester"]
+AWS = ["--config-table", TABLE, "--counters-table", COUNTERS]
+CHANGES = {
+    ("policy", "apply"),
+    ("keys", "create"),
+    ("keys", "revoke"),
+    ("keys", "rotate"),
+    ("usage", "reset"),
+    ("block", "add"),
+    ("block", "remove"),
+}
+
+
+@pytest.fixture(autouse=True)
+def audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CLI changes are audited into a file by default: keep it in the test's directory."""
+    path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("GATEKEEPER_AUDIT_LOG", str(path))
+    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main([*argv, *AWS])
+    """Global options before the command (as a person types them); --actor only on changes."""
+    actor = ["--actor", "tester"] if tuple(argv[:2]) in CHANGES else []
+    code = cli.main([*AWS, *argv, *actor])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -73,7 +92,10 @@ def test_plan_shows_and_apply_applies_exactly_the_diff(
     assert "+ create limit new-rule" in out
     assert "Plan: 1 to create, 1 to update, 1 to delete." in out
     version = store.get_version()
-    code, out, _ = run(capsys, "policy", "apply", "-f", str(changed), "--json")
+    code, _, err = run(capsys, "policy", "apply", "-f", str(changed), "--json")
+    assert code == 1 and "deletes 1 item(s)" in err and "--yes" in err  # not without --yes
+    assert store.get_version() == version
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(changed), "--json", "--yes")
     assert code == 0
     result = json.loads(out)
     assert len(result["applied"]) == 3 and result["config_version"] == version + 1
@@ -178,8 +200,8 @@ def test_usage_and_block_commands(
     [block] = json.loads(out)
     assert block["ip"] == "198.51.100.7" and block["reason"] == "scan" and block["active"]
     assert run(capsys, "block", "remove", "198.51.100.7")[0] == 0
-    code, _, err = run(capsys, "block", "remove", "198.51.100.7")
-    assert code == 1 and "not_found" in err
+    code, out, _ = run(capsys, "block", "remove", "198.51.100.7")  # twice: nothing to do
+    assert code == 0 and "nothing to remove" in out
     code, _, err = run(capsys, "block", "add", "not-an-ip")
     assert code == 1 and "field: ip" in err
 
@@ -217,9 +239,9 @@ def test_cli_against_a_local_endpoint(
     client.create_table(**tables.counters_table_definition(counters))  # type: ignore[arg-type]
     remote = [
         "--endpoint-url", moto_endpoint, "--region", "us-east-1",
-        "--config-table", config, "--counters-table", counters, "--actor", "tester",
+        "--config-table", config, "--counters-table", counters,
     ]  # fmt: skip
-    assert cli.main(["policy", "apply", "-f", str(SAMPLE), *remote]) == 0
+    assert cli.main(["policy", "apply", "-f", str(SAMPLE), "--actor", "t", *remote]) == 0
     assert cli.main(["policy", "plan", "-f", str(SAMPLE), *remote]) == 0
     assert "No changes." in capsys.readouterr().out
     assert cli.main(["keys", "create", "--principal", "svc:remote", "--json", *remote]) == 0
@@ -232,7 +254,7 @@ def test_cli_against_a_local_endpoint(
 
 
 def test_cli_changes_are_audited_and_keys_use_the_configured_prefix(
-    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], audit_log: Path
 ) -> None:
     from gatekeeper.audit.event import AuditEvent
 
@@ -242,11 +264,12 @@ def test_cli_changes_are_audited_and_keys_use_the_configured_prefix(
     assert code == 0
     created = json.loads(out)
     assert created["api_key"].startswith("acme_")
-    [line] = [json.loads(x) for x in err.splitlines() if '"audit"' in x]
+    assert "audit" not in err  # never mixed into the command's output
+    [line] = [json.loads(x) for x in audit_log.read_text().splitlines()]
     event = AuditEvent.model_validate(line["audit"])
     assert event.event_type == "admin_change" and event.change is not None
     assert event.change.source == "cli" and event.principal_id == "tester"
-    assert created["api_key"] not in err  # the secret is never in the audit line
+    assert created["api_key"] not in audit_log.read_text()  # never the secret
 
 
 def test_cli_audits_into_the_audit_stream_when_named(

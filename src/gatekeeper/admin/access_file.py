@@ -128,9 +128,52 @@ def render(access: AccessFile) -> str:
     return HEADER + body
 
 
-def parse(text: str) -> AccessFile:
-    """Parse YAML (or JSON) text; raises ``ValueError`` (yaml) or pydantic's ValidationError."""
-    data = yaml.safe_load(text)
+class _StrictLoader(yaml.SafeLoader):
+    """``SafeLoader`` (no ``!!python/…`` tags) that refuses duplicate keys in a mapping: YAML
+    says keys are unique, and PyYAML would otherwise keep the last one silently."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if first is not None:
+            line = first.start_mark.line + 1
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {line})", key_node.start_mark
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+SECTIONS: dict[str, str] = {
+    "roles": "role",
+    "assignments": "assignment",
+    "claim_mappings": "claim_mapping",
+    "apis": "api",
+    "limits": "limit",
+}
+"""Section of the file -> the resource type of its items in a plan."""
+
+
+def load_yaml(text: str, *, allow_duplicate_keys: bool = False) -> Any:
+    """YAML (or JSON) data; raises ``yaml.YAMLError`` (with line and column) on bad input,
+    including a duplicate key unless ``allow_duplicate_keys`` (then the last one wins)."""
+    loader = yaml.SafeLoader if allow_duplicate_keys else _StrictLoader
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parse(text: str, *, allow_duplicate_keys: bool = False) -> AccessFile:
+    """Parse YAML (or JSON) text; raises ``yaml.YAMLError`` (bad YAML, duplicate keys),
+    ``ValueError`` or pydantic's ValidationError (not a valid access file)."""
+    data = load_yaml(text, allow_duplicate_keys=allow_duplicate_keys)
     if data is None:
         data = {}
     if not isinstance(data, dict):

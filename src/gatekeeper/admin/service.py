@@ -19,7 +19,7 @@ import base64
 import binascii
 import ipaddress
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
@@ -50,6 +50,7 @@ from gatekeeper.admin.models import (
     UsageView,
     WindowUsage,
 )
+from gatekeeper.admin.settings import check_key_prefix
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.identity.api_keys import ApiKeyRecord, generate_key
 from gatekeeper.rate_limit.rules import LimitRule
@@ -93,10 +94,24 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Kept:
+    """A stored item the file does not mention, left in place because another tool owns it."""
+
+    resource_type: str
+    resource_id: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The diff between an access file and the stored state, in a safe order to apply."""
 
     changes: tuple[Change, ...]
+    kept: tuple[Kept, ...] = ()
+
+    @property
+    def deletions(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action == "delete")
 
     @property
     def empty(self) -> bool:
@@ -187,7 +202,7 @@ class AdminService:
         self.counters = counters
         self._emitter = emitter
         self._clock = clock
-        self._key_prefix = key_prefix
+        self._key_prefix = check_key_prefix(key_prefix)
         self._source = "cli" if source == "cli" else "api"
 
     # --- the one write path ---------------------------------------------------------------
@@ -687,7 +702,10 @@ class AdminService:
             limits=[LimitRule.model_validate_json(d) for d in docs("LIMIT", [])],
         )
 
-    def plan(self, wanted: AccessFile) -> Plan:
+    def plan(self, wanted: AccessFile, *, owners: Mapping[ItemKey, str] | None = None) -> Plan:
+        """The changes that make the stored state ``wanted``; items in ``owners`` (owned by
+        another tool, see :mod:`gatekeeper.admin.ownership`) are never deleted, only kept."""
+        owners = owners or {}
         stored = self._stored()
         snapshot_roles = {
             k: Role.model_validate_json(d.doc)
@@ -752,6 +770,7 @@ class AdminService:
             )
         puts: list[Change] = []
         deletes: list[Change] = []
+        kept: list[Kept] = []
         for resource_type, owns, items in sections:
             desired = {item_key(key): (rid, model) for rid, key, model in items}
             for k, (rid, model) in desired.items():
@@ -768,7 +787,11 @@ class AdminService:
                         )
                     )
             for k, current in stored.items():
-                if owns(k) and k not in desired:
+                if owns(k) and k not in desired and k in owners:
+                    kept.append(
+                        Kept(resource_type, _resource_id(resource_type, current), owners[k])
+                    )
+                elif owns(k) and k not in desired:
                     deletes.append(
                         Change(
                             "delete",
@@ -793,7 +816,7 @@ class AdminService:
         deletes.sort(
             key=lambda c: (c.resource_type == "role", -old_depth.get(c.resource_id, 0), c.key)
         )
-        return Plan(tuple(puts + deletes))
+        return Plan(tuple(puts + deletes), tuple(kept))
 
     def apply(
         self,

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from gatekeeper.config import ENV_PREFIX, SettingsError
+from gatekeeper.config import ENV_PREFIX, Settings, SettingsError
 
 DEFAULT_ADMIN_ROLE = "gatekeeper-admin"
+
+ApiKeyPrefix = Annotated[str, Settings.model_fields["api_key_prefix"]]
+"""The authorizer's own rule for the key prefix: the admin API and the CLI mint only keys the
+authorizer accepts."""
+_KEY_PREFIX: TypeAdapter[str] = TypeAdapter(ApiKeyPrefix)
+
+
+def check_key_prefix(value: str) -> str:
+    """``value`` if the authorizer would accept it as ``GATEKEEPER_API_KEY_PREFIX``.
+
+    Raises ``ValueError`` naming the rule otherwise::
+
+        check_key_prefix("gk")      # "gk"
+        check_key_prefix("GK-bad")  # ValueError
+    """
+    try:
+        return _KEY_PREFIX.validate_python(value)
+    except ValidationError as exc:
+        rule = exc.errors()[0]["msg"]
+        raise ValueError(f"invalid API key prefix {value!r}: {rule}") from None
 
 
 class AdminSettings(BaseModel):
@@ -24,7 +45,7 @@ class AdminSettings(BaseModel):
         description="Comma-separated roles that may change the configuration through the "
         "project's authorizer (IAM callers always may; IAM policy is their gate).",
     )
-    api_key_prefix: str = Field(default="gk", pattern=r"^[a-z][a-z0-9]{1,9}$")
+    api_key_prefix: ApiKeyPrefix = "gk"
     dynamodb_endpoint: str | None = None
 
     @field_validator("admin_roles", mode="before")

@@ -10,6 +10,11 @@ state's ``pending`` list: reported, not a finding, but held to the SHA-256 the s
 Findings name the object: ``modified`` (bytes changed), ``deleted``, ``reordered`` (an object
 holds the bytes another key should hold: swapped or moved objects), ``inserted`` (not written
 by the sink), and for digests ``digest_invalid`` / ``digest_missing`` / ``chain_broken``.
+
+Two outcomes are not a list of findings: when *no* digest verifies with the key the operator
+named, the report is one ``digest_invalid`` finding saying so (the wrong key, or every digest
+re-signed), not one per digest and object; and an archive with nothing in it (no digest, no
+object: usually a wrong bucket or prefix) is not ``ok``: :attr:`VerifyReport.empty`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ FindingKind = Literal[
 ]  # fmt: skip
 PublicKeys = Callable[[str], bytes]
 """Public key PEM for a signing key id (a fixed PEM file, or KMS GetPublicKey)."""
+Progress = Callable[[int, int], None]
+"""Called with (objects checked, objects to check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +64,18 @@ class VerifyReport:
     objects: int = 0
     events: int = 0
     pending: list[str] = field(default_factory=list)
+    signatures: int = 0
+    """Digests whose signature verified."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing was found to verify: no digest, no object (a wrong bucket or prefix?)."""
+        return self.digests == 0 and self.objects == 0 and not self.pending
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        """No finding, and something was verified (an empty archive proves nothing)."""
+        return not self.findings and not self.empty
 
     def add(self, kind: FindingKind, key: str, detail: str) -> None:
         self.findings.append(Finding(kind, key, detail))
@@ -72,8 +87,25 @@ class _Expected:
     sha256: str
 
 
+def check_public_key(pem: bytes) -> None:
+    """Raise ``ValueError`` unless ``pem`` is an RSA public key (as digests are signed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a PEM public key ({exc})") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key (digests are signed with RSA)")
+
+
 def verify_archive(
-    store: ObjectStore, public_keys: PublicKeys, layout: Layout | None = None
+    store: ObjectStore,
+    public_keys: PublicKeys,
+    layout: Layout | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     layout = layout or Layout()
     report = VerifyReport()
@@ -88,6 +120,18 @@ def verify_archive(
         expected += _verify_chain(
             store, public_keys, layout, chain, sorted(digest_keys.get(chain, [])), states, report
         )
+    if report.digests and report.signatures == 0 and _all_unsigned(report):
+        # One cause, not hundreds of findings: every digest (and so every object) would fail.
+        where = report.findings[0].key if report.digests == 1 else layout.digests
+        report.findings = [
+            Finding(
+                "digest_invalid",
+                where,
+                f"no digest verifies with this key ({report.digests} digest(s) checked): "
+                "the wrong --public-key/--kms, or every digest edited or re-signed",
+            )
+        ]
+        return report
     listed = {item.key for item in expected}
     # Objects newer than the last digest are held to the hashes the sink's state recorded: not
     # signed yet, but an edit or a deletion there must not pass as "pending".
@@ -98,7 +142,10 @@ def verify_archive(
         if entry.key not in listed
     ]
     by_sha = {item.sha256: item.key for item in (*expected, *unsigned)}
-    for item in (*expected, *unsigned):
+    total = len(expected) + len(unsigned)
+    for done, item in enumerate((*expected, *unsigned), start=1):
+        if progress is not None:
+            progress(done, total)
         signed = item.key in listed
         found = store.get(item.key)
         if found is None:
@@ -123,6 +170,15 @@ def verify_archive(
         else:
             report.add("inserted", key, "not written by the sink (in no digest, not pending)")
     return report
+
+
+_BAD_SIGNATURE = "signature does not verify (digest edited or forged)"
+
+
+def _all_unsigned(report: VerifyReport) -> bool:
+    """Every digest failed on its signature alone (not on an unreadable document)."""
+    bad = [f for f in report.findings if f.kind == "digest_invalid"]
+    return len(bad) == report.digests and all(f.detail == _BAD_SIGNATURE for f in bad)
 
 
 def _states(store: ObjectStore, layout: Layout) -> dict[str, ShardState]:
@@ -171,8 +227,9 @@ def _verify_chain(
             report.add("digest_invalid", key, f"unreadable digest: {exc}")
             continue
         if not valid:
-            report.add("digest_invalid", key, "signature does not verify (digest edited or forged)")
+            report.add("digest_invalid", key, _BAD_SIGNATURE)
             continue
+        report.signatures += 1
         index += 1
         if document["index"] != index or document["chain"] != chain:
             missing = layout.digest_key(chain, index)

@@ -1,7 +1,13 @@
-"""What the admin command groups share: AWS options, the service, output, errors, progress.
+"""What the admin command groups share: options, the service, output, audit, progress.
 
 Every command calls :class:`~gatekeeper.admin.service.AdminService`, the same code the admin API
 runs, so a change made from the CLI is validated, versioned and audited exactly the same way.
+
+Options come in two kinds. *Global* options (AWS connection, ``--json``, ``--debug``) are
+accepted before or after the sub-command: the top-level parser holds their defaults and each
+sub-command re-declares them with ``default=SUPPRESS``, so a value given after the
+sub-command wins and an absent one leaves the top-level value alone. *Change* options
+(``--actor``, ``--audit-stream``, ``--audit-log``) exist only on commands that change something.
 """
 
 from __future__ import annotations
@@ -10,9 +16,15 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+from gatekeeper.commands._errors import UsageError, watch
 
 if TYPE_CHECKING:
     from gatekeeper.admin.audit import Actor
@@ -20,81 +32,176 @@ if TYPE_CHECKING:
     from gatekeeper.admin.service import AdminService
     from gatekeeper.audit.event import AuditEvent
 
+__all__ = ["UsageError"]
+
 EXIT_ERROR = 1
 T = TypeVar("T")
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every admin command takes (``parents=[common_options()]``)."""
-    parser = argparse.ArgumentParser(add_help=False)
+# --- options ----------------------------------------------------------------------------------
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command accepts before or after its name (see the module doc)."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show the traceback of an error",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
+    )
     aws = parser.add_argument_group("AWS")
-    aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
-    aws.add_argument("--region", help="AWS region (default: the profile's)")
     aws.add_argument(
-        "--endpoint-url", help="DynamoDB endpoint, e.g. http://127.0.0.1:5000 for moto_server"
+        "--profile", default=default(None), help="AWS profile (default: the credential chain)"
+    )
+    aws.add_argument(
+        "--region",
+        default=default(None),
+        help="AWS region (default: the profile's; us-east-1 with --endpoint-url)",
+    )
+    aws.add_argument(
+        "--endpoint-url",
+        default=default(os.environ.get("GATEKEEPER_ENDPOINT_URL")),
+        help="AWS endpoint, e.g. http://127.0.0.1:5000 for moto_server "
+        "(default: $GATEKEEPER_ENDPOINT_URL)",
     )
     aws.add_argument(
         "--config-table",
-        default=os.environ.get("GATEKEEPER_CONFIG_TABLE"),
+        default=default(os.environ.get("GATEKEEPER_CONFIG_TABLE")),
         help="config table (default: $GATEKEEPER_CONFIG_TABLE)",
     )
     aws.add_argument(
         "--counters-table",
-        default=os.environ.get("GATEKEEPER_COUNTERS_TABLE"),
+        default=default(os.environ.get("GATEKEEPER_COUNTERS_TABLE")),
         help="counters table, for usage and blocks (default: $GATEKEEPER_COUNTERS_TABLE)",
     )
-    parser.add_argument(
-        "--api-key-prefix",
-        default=os.environ.get("GATEKEEPER_API_KEY_PREFIX", "gk"),
-        help="prefix of new API keys; must match the authorizer's (default: $GATEKEEPER_API_KEY_"
-        "PREFIX or gk)",
+
+
+def common_options() -> argparse.ArgumentParser:
+    """The global options, for a sub-command (``parents=[common_options()]``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_global_options(parser, suppress=True)
+    return parser
+
+
+def change_options() -> argparse.ArgumentParser:
+    """Options of commands that change something: who does it, where the audit goes."""
+    parser = argparse.ArgumentParser(add_help=False)
+    audit = parser.add_argument_group("audit of the change")
+    audit.add_argument(
+        "--actor", help="who is making the change (default: the AWS identity, else the user)"
     )
-    parser.add_argument(
+    audit.add_argument(
         "--audit-stream",
         default=os.environ.get("GATEKEEPER_AUDIT_STREAM"),
-        help="Kinesis stream (name or ARN) of the audit pipeline: changes are audited there; "
-        "without it, or if a put fails, the audit event is a JSON line on stderr "
+        help="Kinesis stream (name or ARN) of the audit pipeline; a failed put is an error "
         "(default: $GATEKEEPER_AUDIT_STREAM)",
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    parser.add_argument(
-        "--actor", help="who is making the change, for the audit event (default: AWS identity)"
+    audit.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        default=os.environ.get("GATEKEEPER_AUDIT_LOG"),
+        help="append the audit events (JSON lines) to FILE ('-': stderr); default without a "
+        f"stream: $GATEKEEPER_AUDIT_LOG, else {default_audit_log()}",
     )
     return parser
 
 
-class UsageError(Exception):
-    """Bad command-line input that argparse could not catch."""
+def key_prefix_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-prefix",
+        default=os.environ.get("GATEKEEPER_API_KEY_PREFIX", "gk"),
+        help="prefix of new API keys; must be the authorizer's, and follows its rule "
+        "(default: $GATEKEEPER_API_KEY_PREFIX or gk)",
+    )
+
+
+def default_audit_log() -> str:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return str(Path(state) / "gatekeeper" / "audit.jsonl")
+
+
+# --- durations and times ----------------------------------------------------------------------
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+
+
+def duration(text: str) -> int:
+    """Seconds in ``3600``, ``15m``, ``12h``, ``30d``, ``1w`` or ``1h30m`` (argparse ``type``)."""
+    value = text.strip().lower()
+    if value.isdigit():
+        return int(value)
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use seconds or e.g. 90s, 15m, 12h, 30d, 1w, 1h30m"
+        )
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+def human_duration(seconds: float) -> str:
+    """``15m``, ``2h5m``, ``3d`` (largest two units)."""
+    left = int(abs(seconds))
+    if left < 60:
+        return f"{left}s"
+    out: list[str] = []
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if left >= size and len(out) < 2:
+            out.append(f"{left // size}{unit}")
+            left %= size
+        elif out:
+            break
+    return "".join(out)
+
+
+def when(epoch: float | None, now: float | None = None) -> str:
+    """ISO-8601 UTC with a relative hint: ``2026-12-02T00:15:00Z (in 15m)``; ``-`` for None."""
+    if epoch is None:
+        return "-"
+    now = time.time() if now is None else now
+    stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    delta = epoch - now
+    if abs(delta) < 1:
+        return f"{stamp} (now)"
+    hint = f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(delta)} ago"
+    return f"{stamp} ({hint})"
+
+
+# --- the service ------------------------------------------------------------------------------
+def session_of(args: argparse.Namespace) -> Any:
+    import boto3
+
+    region = args.region or ("us-east-1" if args.endpoint_url else None)
+    return boto3.Session(profile_name=args.profile, region_name=region)
+
+
+def client(args: argparse.Namespace, service: str) -> Any:
+    """A boto3 client for ``service`` whose errors name the resource (see ``_errors.watch``)."""
+    return watch(session_of(args).client(service, endpoint_url=args.endpoint_url))
 
 
 def build_service(args: argparse.Namespace) -> AdminService:
-    import boto3
-
     from gatekeeper.admin.audit import SchemaAdminAuditEmitter
     from gatekeeper.admin.service import AdminService
-    from gatekeeper.audit.emit import AuditEmitter, KinesisAuditEmitter
     from gatekeeper.store.config_store import DynamoConfigStore
     from gatekeeper.store.counters_admin import DynamoCountersAdminStore
 
     if not args.config_table:
         raise UsageError("no config table: pass --config-table or set GATEKEEPER_CONFIG_TABLE")
-    region = args.region or ("us-east-1" if args.endpoint_url else None)
-    session = boto3.Session(profile_name=args.profile, region_name=region)
-    client = session.client("dynamodb", endpoint_url=args.endpoint_url)
+    dynamodb = client(args, "dynamodb")
     counters = (
-        DynamoCountersAdminStore(client, args.counters_table) if args.counters_table else None
+        DynamoCountersAdminStore(dynamodb, args.counters_table) if args.counters_table else None
     )
-    # Every change is audited like one made through the API: into the audit stream when one is
-    # named, else (and as the fallback of a failed put) as a JSON line on stderr.
-    audit: AuditEmitter = StderrAuditEmitter()
-    if args.audit_stream:
-        kinesis = session.client("kinesis", endpoint_url=args.endpoint_url)
-        audit = KinesisAuditEmitter(kinesis, args.audit_stream, audit)
+    changes = hasattr(args, "actor")
     return AdminService(
-        DynamoConfigStore(client, args.config_table),
+        DynamoConfigStore(dynamodb, args.config_table),
         counters=counters,
-        emitter=SchemaAdminAuditEmitter(audit),
-        key_prefix=args.api_key_prefix,
+        emitter=SchemaAdminAuditEmitter(audit_emitter(args) if changes else ReadOnly()),
+        key_prefix=getattr(args, "api_key_prefix", "gk"),
         source="cli",
     )
 
@@ -111,12 +218,85 @@ def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
             return items
 
 
-class StderrAuditEmitter:
-    """One JSON line per audit event on stderr (read at call time, unlike a logging handler)."""
+# --- audit of CLI changes ---------------------------------------------------------------------
+class AuditNotDelivered(Exception):
+    """A change was made, but its audit event could not be delivered."""
+
+
+class ReadOnly:
+    """The emitter of read-only commands: they never change anything, so never audit."""
+
+    def emit(self, event: AuditEvent) -> None:
+        raise RuntimeError(f"a read-only command tried to audit a change: {event.reason}")
+
+
+class FileAuditEmitter:
+    """One JSON line per audit event, appended to a file (``-``: stderr), flushed at once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path == "-":
+            self._out: TextIO = sys.stderr
+        else:
+            target = Path(path).expanduser()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._out = target.open("a", encoding="utf-8")
 
     def emit(self, event: AuditEvent) -> None:
         line = json.dumps({"audit": event.model_dump(mode="json")}, separators=(",", ":"))
-        print(line, file=sys.stderr)
+        self._out.write(line + "\n")
+        self._out.flush()
+
+
+class _Undelivered:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def emit(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+class StreamAuditEmitter:
+    """Puts each event into the audit stream; a failed put raises :class:`AuditNotDelivered`
+    (no silent fallback: the operator must know the change went unaudited)."""
+
+    def __init__(self, kinesis: Any, stream: str) -> None:
+        from gatekeeper.audit.emit import KinesisAuditEmitter
+
+        self._stream = stream
+        self._failed = _Undelivered()
+        self._inner = KinesisAuditEmitter(kinesis, stream, self._failed)
+        # fail before changing anything if the stream cannot be reached at all
+        named = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
+        kinesis.describe_stream_summary(**named)
+
+    def emit(self, event: AuditEvent) -> None:
+        self._inner.emit(event)
+        if self._failed.events:
+            raise AuditNotDelivered(
+                f"the change was made, but its audit event ({event.reason}) could not be put "
+                f"into stream {self._stream!r}; record it by hand"
+            )
+
+
+class _Both:
+    def __init__(self, *emitters: Any) -> None:
+        self._emitters = emitters
+
+    def emit(self, event: AuditEvent) -> None:
+        for emitter in self._emitters:
+            emitter.emit(event)
+
+
+def audit_emitter(args: argparse.Namespace) -> Any:
+    """The stream (``--audit-stream``) and/or a file (``--audit-log``, the default file when
+    no stream is named): never the command's own output."""
+    emitters: list[Any] = []
+    if args.audit_stream:
+        emitters.append(StreamAuditEmitter(client(args, "kinesis"), args.audit_stream))
+    if args.audit_log or not emitters:
+        emitters.append(FileAuditEmitter(args.audit_log or default_audit_log()))
+    return emitters[0] if len(emitters) == 1 else _Both(*emitters)
 
 
 def actor_of(args: argparse.Namespace) -> Actor:
@@ -127,47 +307,14 @@ def actor_of(args: argparse.Namespace) -> Actor:
         return Actor(id=args.actor, kind="cli")
     if not args.endpoint_url:
         try:
-            import boto3
-
-            session = boto3.Session(profile_name=args.profile, region_name=args.region)
-            arn = session.client("sts").get_caller_identity()["Arn"]
+            arn = session_of(args).client("sts").get_caller_identity()["Arn"]
             return Actor(id=arn, kind="cli")
         except Exception:  # noqa: S110 - best effort; the local user name is the fallback
             pass
     return Actor(id=f"cli:{getpass.getuser()}", kind="cli")
 
 
-def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn expected failures into one clear line on stderr and a non-zero exit code."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-        from pydantic import ValidationError
-
-        from gatekeeper.admin.errors import AdminError
-
-        try:
-            return run(args)
-        except AdminError as exc:
-            where = f" (field: {exc.field})" if exc.field else ""
-            fail(f"{exc.code}: {exc.message}{where}")
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-                fail(f"invalid: {loc}: {err['msg']}")
-        except (UsageError, OSError, ValueError) as exc:
-            fail(str(exc))
-        except (ClientError, BotoCoreError) as exc:
-            fail(f"AWS error: {exc}")
-        return EXIT_ERROR
-
-    return wrapper
-
-
-def fail(message: str) -> None:
-    print(f"gatekeeper: error: {message}", file=sys.stderr)
-
-
+# --- output -----------------------------------------------------------------------------------
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
@@ -188,6 +335,10 @@ def _cell(value: object) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value) or "-"
     return str(value)
+
+
+def warn(message: str) -> None:
+    print(f"gatekeeper: warning: {message}", file=sys.stderr)
 
 
 class Progress:

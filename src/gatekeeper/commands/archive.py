@@ -1,10 +1,27 @@
-"""``gatekeeper archive verify``: prove an audit archive untouched (see audit/verify.py)."""
+"""``gatekeeper archive verify``: prove an audit archive untouched (see audit/verify.py).
+
+Exit 0 only when something was verified and nothing is wrong: an empty bucket or a wrong
+prefix is a failure (with a hint where digests were found), a key that verifies no digest is
+one line, not one per digest. Progress goes to stderr on a terminal only; ``--json`` for scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.commands._admin import Progress, client, common_options, print_json
+from gatekeeper.commands._errors import UsageError
+
+if TYPE_CHECKING:
+    from gatekeeper.audit.store import ObjectStore
+    from gatekeeper.audit.verify import VerifyReport
+
+STACK_PREFIX = "audit/"
+"""Where the CDK stack's sink writes (``GATEKEEPER_AUDIT_PREFIX`` of the sink function)."""
 
 
 def register(commands: Any) -> None:
@@ -14,12 +31,23 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser(
         "verify",
+        parents=[common_options()],
         help="check digests, signatures and every object; exit 1 on any finding",
         description="Walks every chain's signed digests and objects. Reports modified, deleted, "
-        "reordered (swapped) and inserted objects by key, and exits 1 on any finding.",
+        "reordered (swapped) and inserted objects by key, and exits 1 on any finding, or when "
+        "there is nothing to verify.",
     )
-    verify.add_argument("--bucket", required=True, help="archive bucket")
-    verify.add_argument("--prefix", default="", help="archive key prefix (e.g. audit/)")
+    verify.add_argument(
+        "--bucket",
+        default=os.environ.get("GATEKEEPER_AUDIT_BUCKET"),
+        help="archive bucket (default: $GATEKEEPER_AUDIT_BUCKET)",
+    )
+    verify.add_argument(
+        "--prefix",
+        default=os.environ.get("GATEKEEPER_AUDIT_PREFIX", STACK_PREFIX),
+        help=f"archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else {STACK_PREFIX!r}, "
+        "the stack's)",
+    )
     key = verify.add_mutually_exclusive_group(required=True)
     key.add_argument("--public-key", help="PEM file of the digest signing key")
     key.add_argument(
@@ -28,39 +56,81 @@ def register(commands: Any) -> None:
         help="the sink's KMS signing key (id, ARN or alias); its public key (GetPublicKey) must "
         "verify every digest, whatever key a digest names",
     )
-    verify.add_argument("--endpoint-url", help="S3/KMS endpoint override (local testing)")
     verify.set_defaults(func=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    import boto3
-
     from gatekeeper.audit.archive import Layout
     from gatekeeper.audit.signer import KmsSigner
     from gatekeeper.audit.store import S3ObjectStore
-    from gatekeeper.audit.verify import verify_archive
+    from gatekeeper.audit.verify import check_public_key, verify_archive
 
-    store = S3ObjectStore(boto3.client("s3", endpoint_url=args.endpoint_url), args.bucket)
+    if not args.bucket:
+        raise UsageError("no bucket: pass --bucket or set GATEKEEPER_AUDIT_BUCKET")
     if args.public_key:
         with open(args.public_key, "rb") as handle:
             pem = handle.read()
-
-        def public_keys(key_id: str) -> bytes:
-            return pem
+        try:
+            check_public_key(pem)
+        except ValueError as exc:
+            raise UsageError(f"{args.public_key}: {exc}") from None
     else:
         # The operator names the key: a digest's own key id is the forger's choice, and a key
         # of their own would verify their forgery.
-        trusted = KmsSigner(boto3.client("kms", endpoint_url=args.endpoint_url), args.kms)
+        pem = KmsSigner(client(args, "kms"), args.kms).public_key_pem()
 
-        def public_keys(key_id: str) -> bytes:
-            return trusted.public_key_pem()
+    store = S3ObjectStore(client(args, "s3"), args.bucket)
+    report = verify_archive(
+        store,
+        lambda _key_id: pem,
+        Layout(args.prefix),
+        progress=None if args.json else Progress("verifying"),
+    )
+    where = f"s3://{args.bucket}/{args.prefix}"
+    hint = _prefix_hint(store, args.prefix) if report.empty else None
+    if args.json:
+        print_json(report_json(report, where, hint))
+        return 0 if report.ok else 1
+    return print_report(report, where, hint=hint)
 
-    report = verify_archive(store, public_keys, Layout(args.prefix))
-    return print_report(report, f"s3://{args.bucket}/{args.prefix}")
+
+def _prefix_hint(store: ObjectStore, prefix: str) -> str | None:
+    """Where digests are, when none were under ``prefix`` (looks at the first 1000 keys)."""
+    for key in itertools.islice(store.list(""), 1000):
+        at = key.find("digests/")
+        if at >= 0 and key[:at] != prefix:
+            return key[:at]
+    return None
 
 
-def print_report(report: Any, where: str, out: Any = None) -> int:
+def report_json(report: VerifyReport, where: str, hint: str | None = None) -> dict[str, Any]:
+    return {
+        "location": where,
+        "ok": report.ok,
+        "empty": report.empty,
+        "chains": report.chains,
+        "digests": report.digests,
+        "objects": report.objects,
+        "events": report.events,
+        "pending": report.pending,
+        "findings": [{"kind": f.kind, "key": f.key, "detail": f.detail} for f in report.findings],
+        **({"suggested_prefix": hint} if hint is not None else {}),
+    }
+
+
+def print_report(report: Any, where: str, out: Any = None, *, hint: str | None = None) -> int:
     out = out or sys.stdout
+    if report.empty and not report.findings:
+        suggestion = (
+            f"digests exist under {hint!r}: try --prefix {hint or chr(39) * 2}"
+            if hint is not None
+            else f"check --bucket and --prefix (the stack writes under {STACK_PREFIX!r})"
+        )
+        print(
+            f"gatekeeper: error: {where}: nothing to verify (no digest, no object); {suggestion}",
+            file=sys.stderr,
+        )
+        return 1
     for finding in report.findings:
         print(finding, file=out)
     status = "OK" if report.ok else f"FAILED: {len(report.findings)} finding(s)"

@@ -9,10 +9,12 @@ from gatekeeper.commands._admin import (
     actor_of,
     all_pages,
     build_service,
+    change_options,
     common_options,
-    guarded,
+    duration,
     print_json,
     print_table,
+    when,
 )
 
 COLUMNS = ("ip", "until", "reason", "active")
@@ -21,20 +23,29 @@ COLUMNS = ("ip", "until", "reason", "active")
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("block", help="manage IP blocks")
     sub = parser.add_subparsers(dest="block_command", required=True, metavar="ACTION")
-    common = common_options()
+    common, changes = common_options(), change_options()
 
-    add = sub.add_parser("add", parents=[common], help="block an IP for a while")
+    add = sub.add_parser("add", parents=[common, changes], help="block an IP for a while")
     add.add_argument("ip")
-    add.add_argument("--for", dest="seconds", type=int, default=3600, metavar="SECONDS")
+    add.add_argument(
+        "--for",
+        dest="seconds",
+        type=duration,
+        default=3600,
+        metavar="DURATION",
+        help="how long (15m, 12h, 30d or seconds; default 1h)",
+    )
     add.add_argument("--reason", default="manual")
-    add.set_defaults(func=guarded(run_add))
+    add.set_defaults(func=run_add)
 
     listing = sub.add_parser("list", parents=[common], help="list blocks")
-    listing.set_defaults(func=guarded(run_list))
+    listing.set_defaults(func=run_list)
 
-    remove = sub.add_parser("remove", parents=[common], help="lift a block")
+    remove = sub.add_parser(
+        "remove", parents=[common, changes], help="lift a block (none there: nothing to do)"
+    )
     remove.add_argument("ip")
-    remove.set_defaults(func=guarded(run_remove))
+    remove.set_defaults(func=run_remove)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -45,7 +56,7 @@ def run_add(args: argparse.Namespace) -> int:
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:
-        print(f"Blocked {view.ip} until {view.until} ({view.reason}).")
+        print(f"Blocked {view.ip} until {when(view.until)} ({view.reason}).")
     return 0
 
 
@@ -55,14 +66,23 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([b.model_dump(mode="json") for b in rows])
     else:
-        print_table([[getattr(b, c) for c in COLUMNS] for b in rows], COLUMNS)
+        print_table([(b.ip, when(b.until), b.reason, b.active) for b in rows], COLUMNS)
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    build_service(args).remove_block(args.ip, actor=actor_of(args))
+    from gatekeeper.admin.errors import NotFound
+
+    service = build_service(args)
+    try:
+        service.remove_block(args.ip, actor=actor_of(args))
+        removed = True
+    except NotFound:  # removing twice is not an error (like revoking a key twice)
+        removed = False
     if args.json:
-        print_json({"removed": args.ip})
-    else:
+        print_json({"ip": args.ip, "removed": removed})
+    elif removed:
         print(f"Removed the block on {args.ip}.")
+    else:
+        print(f"No block on {args.ip}; nothing to remove.")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,51 +11,77 @@ from gatekeeper.commands._admin import (
     actor_of,
     all_pages,
     build_service,
+    change_options,
     common_options,
-    guarded,
+    duration,
+    key_prefix_option,
     print_json,
     print_table,
+    when,
 )
 
 if TYPE_CHECKING:
     from gatekeeper.admin.models import KeyView
 
 COLUMNS = ("key_id", "principal_id", "tenant", "name", "roles", "state", "expires_at")
+_WHOLE_KEY = re.compile(r"^[a-z][a-z0-9]{1,9}_([0-9a-f]{16})_.+$")
 
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("keys", help="manage API keys")
     sub = parser.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    common = common_options()
+    common, changes = common_options(), change_options()
 
-    create = sub.add_parser("create", parents=[common], help="create a key (shown once)")
+    create = sub.add_parser("create", parents=[common, changes], help="create a key (shown once)")
     create.add_argument("--principal", required=True, help="principal id the key acts as")
     create.add_argument("--tenant", help="tenant of the key's caller")
     create.add_argument("--name", default="", help="a label")
     create.add_argument("--role", action="append", default=[], help="role (repeatable)")
     create.add_argument("--scope", action="append", default=[], help="scope (repeatable)")
-    create.add_argument("--expires-in", type=int, metavar="SECONDS", help="expiry from now")
+    create.add_argument(
+        "--expires-in", type=duration, metavar="DURATION", help="expiry from now (30d, 12h, 3600)"
+    )
     create.add_argument("--usage-identifier", help="API Gateway usage-plan key value")
-    create.set_defaults(func=guarded(run_create))
+    key_prefix_option(create)
+    create.set_defaults(func=run_create)
 
     listing = sub.add_parser("list", parents=[common], help="list keys (never their secrets)")
-    listing.set_defaults(func=guarded(run_list))
+    listing.set_defaults(func=run_list)
 
-    revoke = sub.add_parser("revoke", parents=[common], help="revoke a key now")
-    revoke.add_argument("key_id")
-    revoke.set_defaults(func=guarded(run_revoke))
-
-    rotate = sub.add_parser("rotate", parents=[common], help="new key; the old one gets a grace")
-    rotate.add_argument("key_id")
-    rotate.add_argument(
-        "--grace", type=int, default=86_400, metavar="SECONDS", help="old key's grace (1 day)"
+    revoke = sub.add_parser(
+        "revoke", parents=[common, changes], help="revoke a key now (again: no change)"
     )
-    rotate.set_defaults(func=guarded(run_rotate))
+    revoke.add_argument("key_id", type=key_id, help="the key id (not the key itself)")
+    revoke.set_defaults(func=run_revoke)
+
+    rotate = sub.add_parser(
+        "rotate", parents=[common, changes], help="new key; the old one gets a grace"
+    )
+    rotate.add_argument("key_id", type=key_id, help="the key id (not the key itself)")
+    rotate.add_argument(
+        "--grace",
+        type=duration,
+        default=86_400,
+        metavar="DURATION",
+        help="how long the old key keeps working (default 1d)",
+    )
+    key_prefix_option(rotate)
+    rotate.set_defaults(func=run_rotate)
+
+
+def key_id(text: str) -> str:
+    """A key id; a whole key (secret included) is refused without echoing the secret."""
+    whole = _WHOLE_KEY.match(text.strip())
+    if whole:
+        raise argparse.ArgumentTypeError(
+            f"that is a whole API key, secret included; pass only its key id: {whole.group(1)}"
+        )
+    return text
 
 
 def _row(view: KeyView) -> list[object]:
     data = view.model_dump()
-    return [data[c] for c in COLUMNS]
+    return [when(data[c]) if c == "expires_at" else data[c] for c in COLUMNS]
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -108,6 +134,6 @@ def run_rotate(args: argparse.Namespace) -> int:
         print_json(rotated.model_dump(mode="json"))
         return 0
     print_table([_row(rotated.old), _row(rotated.new)], COLUMNS)
-    print(f"\nOld key {rotated.old.key_id} works until {rotated.old.grace_until}.", file=sys.stderr)
+    print(f"\nOld key {rotated.old.key_id} works until {when(rotated.old.grace_until)}.")
     print(f"New API key (shown once, store it now): {rotated.api_key}")
     return 0

@@ -8,25 +8,27 @@ from typing import Any
 from gatekeeper.commands._admin import (
     actor_of,
     build_service,
+    change_options,
     common_options,
-    guarded,
+    human_duration,
     print_json,
     print_table,
+    when,
 )
 
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("usage", help="read or reset usage")
     sub = parser.add_subparsers(dest="usage_command", required=True, metavar="ACTION")
-    common = common_options()
-    for name, run, text in (
-        ("show", run_show, "show a rule's counts for a scope key"),
-        ("reset", run_reset, "delete a rule's windows for a scope key"),
+    common, changes = common_options(), change_options()
+    for name, run, text, parents in (
+        ("show", run_show, "show a rule's counts for a scope key", [common]),
+        ("reset", run_reset, "delete a rule's windows for a scope key", [common, changes]),
     ):
-        cmd = sub.add_parser(name, parents=[common], help=text)
+        cmd = sub.add_parser(name, parents=parents, help=text)
         cmd.add_argument("rule_id")
         cmd.add_argument("scope_key", help="the tenant, principal, key id or IP counted")
-        cmd.set_defaults(func=guarded(run))
+        cmd.set_defaults(func=run)
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -36,9 +38,9 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{view.rule_id} / {view.scope_key}: {view.current_count} of {view.limit} "
-        f"per {view.window_seconds}s used, {view.remaining} remaining"
+        f"per {human_duration(view.window_seconds)} used, {view.remaining} remaining"
     )
-    print_table([(w.window_start, w.count) for w in view.windows], ("window_start", "count"))
+    print_table([(when(w.window_start), w.count) for w in view.windows], ("window_start", "count"))
     return 0
 
 
