@@ -297,7 +297,9 @@ class GatekeeperAuthorizer(Construct):
         """Write the route catalog item and bump the config version, in one transaction.
 
         Item ``pk=RBAC``, ``sk=API#<api id>#<stage>``, ``doc`` = ``{"api_id", "stage",
-        "routes"}`` (the ``ApiRoutes`` model), exactly as ``DynamoConfigStore.put`` writes it.
+        "routes"}`` (the ``ApiRoutes`` model), exactly as ``DynamoConfigStore.put`` writes it,
+        plus ``managed_by`` = ``cdk:<stack name>``: an access file that does not mention the
+        catalog leaves it in place (``gatekeeper policy apply``).
         """
         if self.config_table is None:
             raise ValueError("publish_routes needs config_table")
@@ -321,7 +323,14 @@ class GatekeeperAuthorizer(Construct):
                     {
                         "Put": {
                             "TableName": table.table_name,
-                            "Item": {**key, "doc": {"S": doc}, "kind": {"S": "ApiRoutes"}},
+                            "Item": {
+                                **key,
+                                "doc": {"S": doc},
+                                "kind": {"S": "ApiRoutes"},
+                                # owner marker: `gatekeeper policy apply` never deletes an
+                                # item marked so (gatekeeper.admin.ownership)
+                                "managed_by": {"S": f"cdk:{stack.stack_name}"},
+                            },
                         }
                     },
                     bump,
