@@ -10,9 +10,11 @@ catalogued, uncached REST API.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -482,8 +484,16 @@ EXTRA_ROUTES = (
     "PATCH /orders/{id}",
     "DELETE /orders/{id}/invoice",
 )
+# The identity sources GatekeeperAuthorizer (infra/cdk) derives for a TTL > 0 with the default
+# tenant header (none at TTL 0); test_shapes_key_the_cache_as_the_cdk_construct_does pins them.
 REST_IDENTITY = ("method.request.header.Authorization", "method.request.header.x-tenant-id")
-HTTP_IDENTITY = ("$request.header.Authorization", "$context.httpMethod", "$context.path")
+HTTP_IDENTITY = (
+    "$request.header.Authorization",
+    "$request.header.x-tenant-id",
+    "$context.httpMethod",
+    "$context.path",
+)
+TOKEN_IDENTITY = ("method.request.header.Authorization",)
 
 SHAPES: dict[str, DeployedApi] = {
     "rest-catalogued": DeployedApi(
@@ -508,6 +518,15 @@ SHAPES: dict[str, DeployedApi] = {
         stage="$default",
         routes=("$default",),
         identity_sources=HTTP_IDENTITY,
+    ),
+    # A TOKEN authorizer sees the token and the method ARN only (the construct allows caching
+    # it only without a tenant header: the authorizer could not check one)
+    "rest-token-proxy": DeployedApi(
+        api_type="rest",
+        api_id=PROXY_REST_API,
+        routes=("GET /", "ANY /{proxy+}"),
+        authorizer_type="TOKEN",
+        identity_sources=TOKEN_IDENTITY,
     ),
 }
 REFERENCE = DeployedApi(
@@ -552,8 +571,8 @@ def skip_if_pending(test: str, shape: str) -> None:
 
 @dataclass(frozen=True)
 class Persona:
-    """A client: who (headers) from where; ``tenant_spoof`` callers only on REST shapes, whose
-    cache key holds the tenant header (the HTTP shapes' key does not: see the test below)."""
+    """A client: who (headers) from where; a ``tenant_spoof`` caller claims another tenant
+    in the tenant header, which only a REQUEST authorizer sees."""
 
     name: str
     headers: dict[str, str]
@@ -627,7 +646,7 @@ def _requests(people: list[Persona], shape: DeployedApi) -> list[tuple[str, Clie
     return [
         (p.name, ClientRequest(method, path, p.headers, source_ip=p.source_ip))
         for p in people
-        if shape.api_type == "rest" or not p.tenant_spoof
+        if shape.authorizer_type == "REQUEST" or not p.tenant_spoof
         for method, path in REQUESTS
     ]
 
@@ -651,22 +670,38 @@ class Comparison:
     over: list[Diff] = field(default_factory=list)  # cached allows what uncached denies
     under: list[Diff] = field(default_factory=list)  # cached denies what uncached allows
     other: list[Diff] = field(default_factory=list)  # e.g. 401 against 403
+    refused: list[Diff] = field(default_factory=list)  # 401: a mandatory identity source missing
     scopes: Counter[str] = field(default_factory=Counter)
 
     def summary(self, name: str) -> str:
         return (
             f"{name}: {self.played} cached requests ({self.from_cache} answered by the cache), "
             f"{len(self.uncached)} uncached; {len(self.over)} allowed where uncached denies, "
-            f"{len(self.under)} denied where uncached allows, {len(self.other)} other; "
+            f"{len(self.under)} denied where uncached allows, {len(self.other)} other, "
+            f"{len(self.refused)} refused for a missing identity source; "
             f"policyScope of invoked answers {dict(self.scopes)}"
         )
 
 
-def compare_caching(shape: DeployedApi, invoke: Invoke, plays: Plays, clock: Clock) -> Comparison:
+def compare_caching(
+    shape: DeployedApi,
+    invoke: Invoke,
+    plays: Plays,
+    clock: Clock,
+    *,
+    uncached_sources: tuple[str, ...] | None = None,
+) -> Comparison:
     """Play ``plays`` uncached (forwards and backwards: must agree), then with a 300 s cache twice
     (forwards then backwards in one cache, and backwards then forwards in a fresh one), and
-    compare every cached answer with the uncached one for the same request."""
-    uncached_api = replace(shape, ttl_seconds=0)
+    compare every cached answer with the uncached one for the same request.
+
+    The uncached API keeps ``shape``'s identity sources unless ``uncached_sources`` is given
+    (the construct sets none at TTL 0)."""
+    uncached_api = replace(
+        shape,
+        ttl_seconds=0,
+        identity_sources=shape.identity_sources if uncached_sources is None else uncached_sources,
+    )
     result = Comparison(uncached=_statuses(GatewayModel(uncached_api, invoke, clock=clock), plays))
     backward = _statuses(GatewayModel(uncached_api, invoke, clock=clock), plays[::-1])
     assert result.uncached == backward, "the uncached decision depends on the order of requests"
@@ -683,7 +718,9 @@ def compare_caching(shape: DeployedApi, invoke: Invoke, plays: Plays, clock: Clo
             if answer.status == uncached:
                 continue
             diff = (key, uncached, answer.status)
-            if answer.status == 200:
+            if answer.outcome == "missing_identity_source":
+                result.refused.append(diff)
+            elif answer.status == 200:
                 result.over.append(diff)
             elif uncached == 200:
                 result.under.append(diff)
@@ -696,15 +733,29 @@ def _describe(diffs: list[Diff]) -> str:
     return "\n".join(f"  {k}: uncached {u}, cached {c}" for k, u, c in diffs[:40])
 
 
+@pytest.mark.parametrize("uncached", ["same-identity-sources", "construct-ttl-0"])
 @pytest.mark.parametrize("shape_name", list(SHAPES))
 def test_caching_never_changes_what_a_client_sees(
-    world: World, invoke: Invoke, shape_name: str
+    world: World, invoke: Invoke, shape_name: str, uncached: str
 ) -> None:
-    """Issue 11: with caching on, every route and principal answers as without it, both ways."""
+    """Issue 11: with caching on, every route and principal answers as without it, both ways.
+
+    ``same-identity-sources`` changes only the TTL. ``construct-ttl-0`` compares with what the
+    construct deploys for a TTL of 0 (no identity sources, every request reaches the
+    authorizer); there the one allowed difference is the documented price of caching: a request
+    without a mandatory identity source (an ``x-api-key``-only caller) is refused with a 401 by
+    API Gateway. A cached answer must still never turn a 403 into a 200 or a 200 into a 403.
+    """
     skip_if_pending("cached_equals_uncached", shape_name)
     shape = SHAPES[shape_name]
-    result = compare_caching(shape, invoke, _requests(personas(world), shape), world.clock)
-    print("\n" + result.summary(shape_name))
+    plays = _requests(personas(world), shape)
+    sources = () if uncached == "construct-ttl-0" and shape.authorizer_type == "REQUEST" else None
+    result = compare_caching(shape, invoke, plays, world.clock, uncached_sources=sources)
+    print("\n" + result.summary(f"{shape_name} vs {uncached}"))
+    if sources is None:
+        assert not result.refused, _describe(result.refused)
+    else:
+        assert {k[0] for k, _, _ in result.refused} <= {"key:active-in-x-api-key"}
     assert result.from_cache > 0, "the cache never answered: nothing was compared"
     assert set(result.uncached.values()) >= {200, 401, 403}, result.uncached
     assert not result.over, f"cached answers allow what is denied:\n{_describe(result.over)}"
@@ -770,10 +821,11 @@ def test_every_api_shape_decides_like_the_catalogued_reference(
 def test_a_tenant_header_outside_the_cache_key_crosses_tenants(
     world: World, invoke: Invoke
 ) -> None:
-    """Why the HTTP shapes above play no tenant-spoofing client: keyed on Authorization + method +
-    path, alice's cached allow for GET /orders also answers her request claiming tenant globex,
-    which the authorizer denies. The CDK construct must key on the tenant header (issue 11, 5)."""
-    shape = replace(SHAPES["http-catalogued"], ttl_seconds=300)
+    """Why the construct keys the cache on the tenant header: keyed on Authorization + method +
+    path only, alice's cached allow for GET /orders also answers her request claiming tenant
+    globex, which the authorizer denies."""
+    unkeyed = tuple(s for s in HTTP_IDENTITY if "x-tenant-id" not in s)
+    shape = replace(SHAPES["http-catalogued"], ttl_seconds=300, identity_sources=unkeyed)
     alice = {"Authorization": f"Bearer {world.token('alice')}", "x-tenant-id": "acme"}
     spoof = {**alice, "x-tenant-id": "globex"}
     uncached = GatewayModel(replace(shape, ttl_seconds=0), invoke, clock=world.clock)
@@ -783,9 +835,24 @@ def test_a_tenant_header_outside_the_cache_key_crosses_tenants(
         [ClientRequest("GET", "/orders", alice), ClientRequest("GET", "/orders", spoof)]
     )
     assert (first.status, second.status, second.answered_by) == (200, 200, "cache")
-    keyed = replace(shape, identity_sources=(*HTTP_IDENTITY, "$request.header.x-tenant-id"))
+    keyed = replace(shape, identity_sources=HTTP_IDENTITY)
     cached = GatewayModel(keyed, invoke, clock=world.clock)
     first, second = cached.play(
         [ClientRequest("GET", "/orders", alice), ClientRequest("GET", "/orders", spoof)]
     )
     assert (first.status, second.status, second.answered_by) == (200, 403, "authorizer")
+
+
+def test_shapes_key_the_cache_as_the_cdk_construct_does() -> None:
+    """The identity sources played above are the ones GatekeeperAuthorizer deploys."""
+    pytest.importorskip("aws_cdk", reason="the cdk extra is not installed")
+    cdk = str(Path(__file__).resolve().parents[2] / "infra" / "cdk")
+    if cdk not in sys.path:
+        sys.path.insert(0, cdk)
+    from gatekeeper_cdk import authorizer_construct as construct
+
+    assert construct.rest_request_identity_sources(300, "x-tenant-id") == list(REST_IDENTITY)
+    assert construct.http_identity_sources(300, "x-tenant-id") == list(HTTP_IDENTITY)
+    assert construct.rest_request_identity_sources(0, "x-tenant-id") == []
+    assert construct.http_identity_sources(0, "x-tenant-id") == []
+    assert TOKEN_IDENTITY[0] == construct.REST_TOKEN_SOURCE
