@@ -214,3 +214,16 @@ def test_stack_with_caching_uses_request_authorizers_only(synth_variant: Synth) 
     (http,) = synth_variant.of_type("AWS::ApiGatewayV2::Authorizer").values()
     assert http["Properties"]["IdentitySource"] == HTTP_KEYED
     assert http["Properties"]["AuthorizerResultTtlInSeconds"] == 300
+
+
+def test_readme_table_names_the_identity_sources_the_construct_sets() -> None:
+    from gatekeeper_cdk.authorizer_construct import http_identity_sources
+    from tests.infra.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Caching, and why the policy covers every route", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    for source in http_identity_sources(300, None):
+        name = source.removeprefix("$request.header.")
+        assert f"`{name}`" in section or f"`{source}`" in section, source
+    assert "UnsafeCachingError" in section
