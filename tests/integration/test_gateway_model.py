@@ -560,7 +560,20 @@ REQUESTS: tuple[tuple[str, str], ...] = (
 
 # Cases that cannot pass until the authorizer core lands (issue 11 items 1 and 4); the lead
 # empties this list. (test, shape, the core behaviour that is missing)
-PENDING_CORE: list[tuple[str, str, str]] = []
+PENDING_CORE: list[tuple[str, str, str]] = [
+    (
+        "non_canonical",
+        "rest-proxy",
+        "api-scope policies whose non-canonical Deny globs hold under both IAM readings: "
+        "'…/prod/*/../*' only matches '..' right after the verb when a mid-path '*' stays in "
+        "one segment, so a cached 'GET/orders/*' Allow covers GET /orders/../admin/users",
+    ),
+    (
+        "non_canonical",
+        "rest-token-proxy",
+        "the same non-canonical Deny globs, for TOKEN answers (same policy builder)",
+    ),
+]
 
 
 def skip_if_pending(test: str, shape: str) -> None:
@@ -856,3 +869,75 @@ def test_shapes_key_the_cache_as_the_cdk_construct_does() -> None:
     assert construct.rest_request_identity_sources(0, "x-tenant-id") == []
     assert construct.http_identity_sources(0, "x-tenant-id") == []
     assert TOKEN_IDENTITY[0] == construct.REST_TOKEN_SOURCE
+
+
+# --- WebSocket $connect and non-canonical paths, through the real handler ------------------------
+@pytest.mark.parametrize(
+    ("source", "carry"),
+    [
+        ("route.request.header.Authorization", "header"),
+        ("route.request.querystring.token", "query"),
+    ],
+)
+def test_websocket_connect_through_the_real_handler(
+    world: World, invoke: Invoke, source: str, carry: str
+) -> None:
+    """$connect is decided as the construct deploys it: never cached, a REQUEST authorizer with
+    the credential in a header or in the ``token`` query parameter; the answer is a policy for
+    the connect ARN, judged by the model like any other."""
+    api = DeployedApi(
+        api_type="websocket",
+        api_id="w3bs0ck3t1",
+        routes=("$connect", "$default"),
+        identity_sources=(source,),
+        ttl_seconds=0,
+    )
+    model = GatewayModel(api, invoke, clock=world.clock)
+
+    def connect(credential: str) -> GatewayAnswer:
+        if carry == "header":
+            return model.send(ClientRequest("GET", "/", {"Authorization": credential}))
+        return model.send(ClientRequest("GET", "/", {}, {"token": credential}))
+
+    admin = connect(f"Bearer {world.token('carol', groups=['platform-admins'])}")
+    assert (admin.status, admin.route, admin.principal_id) == (200, "$connect", "corp:carol")
+    assert connect(f"Bearer {world.token('mallory')}").status == 403  # no role grants it
+    assert connect("Bearer nonsense").status == 401
+    assert connect(world.keys.revoked).status == 401
+    missing = model.send(ClientRequest("GET", "/"))
+    assert (missing.status, missing.invoked) == (401, False)
+
+
+NON_CANONICAL = (
+    ("GET", "/orders/../admin/users"),
+    ("GET", "/orders/o-1/../../admin/users"),
+    ("GET", "/orders/./o-1"),
+    ("GET", "/orders//o-1"),
+    ("DELETE", "/admin%2Fusers/u-1"),
+    ("GET", "/orders/%2e%2e/admin/users"),
+    ("GET", "/orders/o-1/invoice/.."),
+    ("GET", "/orders/o-1%5C..%5Cadmin"),
+)
+
+
+@pytest.mark.parametrize("shape_name", ["rest-proxy", "http-default", "rest-token-proxy"])
+def test_no_non_canonical_path_is_ever_allowed(
+    world: World, invoke: Invoke, shape_name: str
+) -> None:
+    """Issue 11, 3: neither directly nor through a cached policy, for callers allowed a lot."""
+    skip_if_pending("non_canonical", shape_name)
+    shape = SHAPES[shape_name]
+    callers = [
+        p for p in personas(world) if p.name in ("jwt:platform-admins", "corp:alice", "key:active")
+    ]
+    allowed: list[tuple[str, str, str, str, int]] = []
+    for ttl in (0, 300):
+        model = GatewayModel(replace(shape, ttl_seconds=ttl), invoke, clock=world.clock)
+        for caller in callers:
+            warm = model.send(ClientRequest("GET", "/orders", caller.headers))  # fills the cache
+            assert warm.status == 200, (caller.name, warm)
+            for method, path in NON_CANONICAL:
+                answer = model.send(ClientRequest(method, path, caller.headers))
+                if answer.status == 200:
+                    allowed.append((caller.name, method, path, answer.answered_by, ttl))
+    assert not allowed, "non-canonical paths allowed:\n" + "\n".join(map(str, allowed))
