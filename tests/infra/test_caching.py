@@ -7,6 +7,9 @@ pin what ``GatekeeperAuthorizer`` configures for each API type and TTL (the READ
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from aws_cdk.assertions import Template
 from gatekeeper_cdk import GatekeeperAuthorizer
 from gatekeeper_cdk.authorizer_construct import UnsafeCachingError
 from tests.infra.conftest import Synth
+from tests.infra.test_checks import CFN_LINT
 
 FN_ARN = "arn:aws:lambda:eu-west-1:111111111111:function:gatekeeper-authorizer"
 BACKEND_ARN = "arn:aws:lambda:eu-west-1:111111111111:function:backend"
@@ -227,3 +231,15 @@ def test_readme_table_names_the_identity_sources_the_construct_sets() -> None:
         name = source.removeprefix("$request.header.")
         assert f"`{name}`" in section or f"`{source}`" in section, source
     assert "UnsafeCachingError" in section
+
+
+@pytest.mark.parametrize("ttl", [0, 300])
+def test_construct_output_passes_cfn_lint(ttl: int, tmp_path: Path) -> None:
+    """Omitted identity sources and the WebSocket authorizer are valid CloudFormation."""
+    template = _synth(ttl, token=ttl == 0, websocket=True).to_json()
+    path = tmp_path / "construct.template.json"
+    path.write_text(json.dumps(template), encoding="utf-8")
+    result = subprocess.run(
+        [CFN_LINT, "--format", "parseable", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

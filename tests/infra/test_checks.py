@@ -39,6 +39,15 @@ def test_every_acknowledgement_has_a_reason(synth: Synth) -> None:
 
 
 def test_cfn_lint_passes(synth: Synth) -> None:
+    _cfn_lint(synth)
+
+
+def test_cfn_lint_passes_with_caching_on(synth_variant: Synth) -> None:
+    """The caching variant's authorizers (identity sources, TTL) are valid CloudFormation."""
+    _cfn_lint(synth_variant)
+
+
+def _cfn_lint(synth: Synth) -> None:
     result = subprocess.run(
         [
             CFN_LINT,
