@@ -46,7 +46,7 @@ from gatekeeper.testing.gateway import (
     select_route,
 )
 from gatekeeper.testing.sample_access import ROUTES
-from tests.conftest import World
+from tests.conftest import World, make_world
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012"
 
@@ -941,3 +941,34 @@ def test_no_non_canonical_path_is_ever_allowed(
                 if answer.status == 200:
                     allowed.append((caller.name, method, path, answer.answered_by, ttl))
     assert not allowed, "non-canonical paths allowed:\n" + "\n".join(map(str, allowed))
+
+
+# --- HTTP API answering with IAM policies ---------------------------------------------------
+def test_an_iam_policy_cannot_tell_default_route_requests_apart() -> None:
+    """A $default route's routeArn is '…/STAGE/$default' for every request: a policy judged
+    against it allows all of them or none (why the construct answers HTTP APIs simply)."""
+    stub = Stub(lambda _: policy("Allow", f"{ARN}:h77pap1xyz/$default/GET/orders/*"))
+    api = replace(HTTP, routes=("$default",), response_type="iam")
+    answer = GatewayModel(api, stub).send(ClientRequest("GET", "/orders/1", AUTH))
+    assert (answer.status, answer.outcome) == (403, "implicit_deny")
+    assert stub.events[0]["routeArn"] == f"{ARN}:h77pap1xyz/$default/$default"
+
+
+def test_caching_with_iam_answers_on_a_catalogued_http_api(
+    dynamodb: Any, jwks_server: Any, signing_key: Any
+) -> None:
+    """With ``http_api_response=iam`` a cached policy is judged against each request's own
+    routeArn, so the cache may be keyed like REST (credential + tenant header)."""
+    world = make_world(dynamodb, jwks_server, signing_key, http_api_response="iam")
+    invoke = handler_invoke(load_authorizer_handler(), authorizer=world.authorizer)
+    shape = replace(
+        SHAPES["http-catalogued"],
+        response_type="iam",
+        identity_sources=("$request.header.Authorization", "$request.header.x-tenant-id"),
+    )
+    result = compare_caching(shape, invoke, _requests(personas(world), shape), world.clock)
+    print("\n" + result.summary("http-catalogued-iam"))
+    assert result.from_cache > 0 and set(result.uncached.values()) >= {200, 401, 403}
+    assert not (result.over or result.under or result.other), _describe(
+        result.over + result.under + result.other
+    )
