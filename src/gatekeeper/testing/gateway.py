@@ -70,6 +70,10 @@ What is modelled, and the documentation it follows
   ``context`` value that is an object or array, or the wrong response type → 500. Events and
   answers go through ``json`` as they would through Lambda.
 
+Paths are passed on as the client sent them: the model neither decodes nor normalises them
+(whether API Gateway does varies by API type; the authorizer must not bet on it), and empty
+segments are ignored only when *matching* routes (``/orders//1`` selects ``/orders/{id}``).
+
 Not modelled: stage variables and ``stageVariables.*`` identity sources, API keys and usage
 plans, resource policies, throttling, mutual TLS, Cognito/JWT authorizers, custom domains and
 base paths, WebSocket routes other than ``$connect``, multi-value query strings, and the exact
