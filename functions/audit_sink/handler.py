@@ -1,12 +1,20 @@
-"""Audit sink: Kinesis (CloudWatch Logs subscription or direct puts) → tamper-evident S3 archive.
+"""Audit sink: Kinesis or a direct CloudWatch Logs subscription → tamper-evident S3 archive.
 
-Thin by design: the batch goes to :meth:`gatekeeper.audit.sink.AuditSink.process` in one call
-(objects are written per batch, not per record), and Powertools' partial batch response reports
-exactly the records whose events could not be archived, so Lambda retries only from there.
-Event source mapping: ``FunctionResponseTypes=[ReportBatchItemFailures]``,
-``ParallelizationFactor=1`` (the hash chain is per shard), ``BisectBatchOnFunctionError``,
-and finite ``MaximumRetryAttempts`` / ``MaximumRecordAgeInSeconds`` with an on-failure
-destination.
+Thin by design: :func:`~gatekeeper.audit.sink.parse_event` turns whatever arrived into records
+(it never raises), :meth:`~gatekeeper.audit.sink.AuditSink.process` archives or quarantines each
+of them in one call, and the answer depends on how the function was invoked:
+
+- **Kinesis** (event source mapping): Powertools' partial batch response reports exactly the
+  records whose events could not be archived, so Lambda retries only from there. Mapping:
+  ``FunctionResponseTypes=[ReportBatchItemFailures]``, ``ParallelizationFactor=1`` (the hash
+  chain is per shard), ``BisectBatchOnFunctionError``, and finite ``MaximumRetryAttempts`` /
+  ``MaximumRecordAgeInSeconds`` with an on-failure destination.
+- **Direct CloudWatch Logs subscription** (``{"awslogs": {"data": …}}``, an asynchronous
+  invocation): there is no per-record failure report, so if anything could not be written the
+  handler raises and Lambda retries the whole payload; event-id dedup and write-once keys make
+  the retry write only what is missing.
+- **Empty or unrecognised** events: ``{"batchItemFailures": []}``; an unrecognised one is
+  logged as an error and quarantined (its start) as evidence.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gatekeeper.audit.sink import AuditSink, records_from_event, sink_from_settings
+from gatekeeper.audit.sink import AuditSink, parse_event, sink_from_settings
 from gatekeeper.config import AuditSinkSettings
 
 logger = Logger(service="gatekeeper-audit-sink")
@@ -36,7 +44,7 @@ _sink: AuditSink | None = None
 
 
 class NotArchived(Exception):
-    """This record's events could not be written; Lambda retries from it."""
+    """Some events could not be written; Lambda retries (this record, or the whole payload)."""
 
 
 def get_sink() -> AuditSink:
@@ -49,21 +57,47 @@ def get_sink() -> AuditSink:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = get_sink().process(records_from_event(event))
+    parsed = parse_event(event)
+    if parsed.error:
+        logger.error(parsed.error, extra={"event_kind": parsed.kind})
+    result = get_sink().process(parsed.records)
     failed = set(result.failed)
     for name, value in (
         ("EventsArchived", len(result.archived)),
         ("EventsQuarantined", len(result.quarantined)),
         ("EventsDuplicate", result.duplicates),
         ("RecordsFailed", len(failed)),
+        ("ItemsCut", sum(result.cut.values())),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if result.cut:
+        logger.warning("items cut by a decode cap were quarantined", extra={"cut": result.cut})
+
+    unreported = failed - parsed.identifiers
+    if unreported:  # a direct subscription, or a record Lambda cannot retry by sequence number
+        logger.error(
+            "not archived; Lambda retries the whole invocation", extra={"failed": len(failed)}
+        )
+        raise NotArchived(f"{len(failed)} record(s) not archived")
+    if parsed.kind != "kinesis":
+        return {"batchItemFailures": []}
 
     def record_handler(record: KinesisStreamRecord) -> None:
         if record.kinesis.sequence_number in failed:
             raise NotArchived(record.kinesis.sequence_number)
 
+    reportable = [r for r in event["Records"] if _sequence_number(r) in parsed.identifiers]
+    if not reportable:
+        return {"batchItemFailures": []}
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event={"Records": reportable},
+        record_handler=record_handler,
+        processor=processor,
+        context=context,
     )
     return dict(response)
+
+
+def _sequence_number(record: Any) -> Any:
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    return kinesis.get("sequenceNumber") if isinstance(kinesis, dict) else None

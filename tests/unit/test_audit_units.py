@@ -189,3 +189,90 @@ def test_range_spraying_principal_many_ips_and_deny_spike() -> None:
 def test_our_own_failures_never_count() -> None:
     det, _, _ = detector(failed_per_ip=2)
     assert det.observe(failures(0, 5, reason="jwks_unavailable")) == []
+
+
+# --- hostile input (issue 12): caps, zlib, shapes ----------------------------------------------
+def test_caps_are_the_documented_ones() -> None:
+    from gatekeeper.audit.decode import Limits
+
+    limits = Limits()
+    assert (limits.max_decompressed_bytes, limits.max_depth) == (8 * 1024 * 1024, 32)
+    assert (limits.max_line_chars, limits.keep_chars) == (64 * 1024, 64 * 1024)
+
+
+def test_inflate_streams_gzip_members_and_zlib_and_stops_at_the_cap() -> None:
+    import zlib
+
+    from gatekeeper.audit.decode import TooLarge, inflate
+
+    text = b"x" * 10_000
+    assert inflate(zlib.compress(text), 10_000) == text
+    assert inflate(gzip.compress(text[:4000]) + gzip.compress(text[4000:]), 10_000) == text
+    with pytest.raises(TooLarge) as cut:
+        inflate(gzip.compress(b"A" * 5_000_000), 100_000)
+    assert len(cut.value.head) <= 64 * 1024 and set(cut.value.head) == {ord("A")}
+    with pytest.raises(EOFError):
+        inflate(gzip.compress(text)[:-12], 10_000)
+
+
+def test_decode_zlib_records_by_header() -> None:
+    import zlib
+
+    body = event(3).model_dump(mode="json")
+    [item] = decode_record(zlib.compress(json.dumps(body).encode()))
+    assert isinstance(item, Payload) and item.data == body
+    cwl = gzip.decompress(logs_subscription_data([json.dumps({"audit": body})]))
+    [item] = decode_record(zlib.compress(cwl))
+    assert isinstance(item, Payload) and item.data == body
+
+
+@pytest.mark.parametrize("depth", [33, 600, 100_000])
+def test_decode_cuts_deep_nesting_at_any_depth(depth: int) -> None:
+    from gatekeeper.audit.decode import CUT_DEPTH, Limits
+
+    data = ("[" * depth + "]" * depth).encode()
+    [item] = decode_record(b'{"audit": {"x": ' + data + b"}}")
+    assert isinstance(item, Undecodable) and item.cut == CUT_DEPTH
+    assert len(item.raw) <= Limits().keep_chars
+    line = '{"audit": {"x": ' + data.decode() + "}}"
+    [item] = decode_record(logs_subscription_data([line]))
+    assert isinstance(item, Undecodable) and item.cut in {CUT_DEPTH, "line_chars"}
+    shallow = "[" * 30 + "]" * 30  # 32 deep with the two objects around it
+    [item] = decode_record(b'{"audit": {"x": ' + shallow.encode() + b"}}")
+    assert isinstance(item, Payload), "an ordinary payload is never cut"
+
+
+def test_redact_is_bounded_on_deep_structures() -> None:
+    from gatekeeper.audit.redact import CUT_MARK
+
+    deep: object = JWT
+    for _ in range(5000):
+        deep = [deep]
+    out = redact({"a": deep})
+    text = json.dumps(out)
+    assert CUT_MARK in text and JWT not in text
+    assert redact([[[JWT]]]) == [[[MARK]]]
+
+
+def test_partition_refuses_times_the_archive_cannot_hold() -> None:
+    from gatekeeper.audit.archive import OutOfRange, partition
+
+    assert partition(int(T0 * 1000)) == "dt=2026-11-25/hour=21"
+    for bad in (-62135647200000, 0, 253402300800000):
+        with pytest.raises(OutOfRange):
+            partition(bad)
+
+
+@pytest.mark.parametrize(
+    ("event", "kind", "records"),
+    [({}, "empty", 0), ({"Records": []}, "empty", 0), ({"x": 1}, "unknown", 1),
+     ("text", "unknown", 1), ({"Records": [{"body": "sqs"}]}, "kinesis", 1),
+     ({"awslogs": {"data": "???"}}, "logs", 1)],
+)  # fmt: skip
+def test_parse_event_never_raises(event: object, kind: str, records: int) -> None:
+    from gatekeeper.audit.sink import UNRECOGNISED_STREAM, parse_event
+
+    parsed = parse_event(event)
+    assert (parsed.kind, len(parsed.records)) == (kind, records)
+    assert all(r.stream == UNRECOGNISED_STREAM for r in parsed.records)
+    assert not parsed.identifiers

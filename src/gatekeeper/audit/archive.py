@@ -77,7 +77,18 @@ def chain_id(stream: str, shard_id: str) -> str:
     return f"{stream}.{shard_id}"
 
 
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+
+class OutOfRange(ValueError):
+    """An event time the archive does not hold (Athena's partition projection would hide it)."""
+
+
 def partition(epoch_ms: int) -> str:
+    """``dt=YYYY-MM-DD/hour=HH`` of ``epoch_ms``; :class:`OutOfRange` outside 2000..2100."""
+    if not EARLIEST_MS <= epoch_ms < LATEST_MS:
+        raise OutOfRange(f"time {epoch_ms} ms is outside 2000-01-01..2100-01-01 UTC")
     when = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return f"dt={when:%Y-%m-%d}/hour={when:%H}"
 

@@ -89,15 +89,31 @@ _EVENT_TEXT = (
 )  # fmt: skip
 
 
-def redact(value: Any) -> Any:
-    """``value`` (JSON-like) with every string redacted and secret-named keys blanked."""
+MAX_DEPTH = 32
+"""Deeper structures are cut (:data:`CUT_MARK`): recursion stays bounded whatever arrives."""
+CUT_MARK = "[CUT: nested too deep]"
+
+
+def redact(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+    """``value`` (JSON-like) with every string redacted and secret-named keys blanked.
+
+    Containers nested deeper than ``max_depth`` are replaced by :data:`CUT_MARK`, so hostile
+    input (a quarantined record is whatever arrived) cannot exhaust the stack here or in the
+    ``json.dumps`` that follows.
+    """
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, dict | list | tuple) and max_depth <= 0:
+        return CUT_MARK
     if isinstance(value, dict):
         return {
-            k: (MARK if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v))
+            k: (
+                MARK
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v
+                else redact(v, max_depth - 1)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [redact(v, max_depth - 1) for v in value]
     return value

@@ -1,14 +1,18 @@
 """The audit sink's batch logic: decode → validate → dedup → redact → OCSF → archive → detect.
 
-``functions/audit_sink/handler.py`` turns the Kinesis event into :class:`SinkRecord`s, calls
-:meth:`AuditSink.process` once per batch and reports :attr:`SinkResult.failed` through
-Powertools' partial batch response. Per shard, in stream order:
+``functions/audit_sink/handler.py`` turns the invocation into :class:`SinkRecord`s
+(:func:`parse_event`: a Kinesis batch, a direct CloudWatch Logs subscription, or anything else),
+calls :meth:`AuditSink.process` once and reports :attr:`SinkResult.failed`: through Powertools'
+partial batch response for Kinesis, by raising for a direct subscription (Lambda then retries
+the whole payload; event-id dedup and write-once keys make that safe). Per chain, in order:
 
 1. load the shard's state (chain head, done positions, recent event ids); if that fails, the
    whole shard's records fail and are retried;
 2. decode each record (CloudWatch Logs or direct); skip positions already archived (a retry);
-3. validate against :class:`AuditEvent`; an invalid payload goes to ``quarantine/`` with the
-   error (redacted, without pydantic's echo of the input) and is done, not retried;
+3. validate against :class:`AuditEvent`, redact, map to OCSF; a payload that fails any of it
+   (invalid, a time the archive cannot hold, anything else) goes to ``quarantine/`` with the
+   error (redacted, without pydantic's echo of the input) and is done, not retried: one bad
+   record never fails a batch;
 4. drop event ids already archived (batch or recent window): producers and CloudWatch deliver
    at least once;
 5. map to OCSF, redact, and write one object per hour partition (chained, write-once keys);
@@ -19,7 +23,10 @@ Powertools' partial batch response. Per shard, in stream order:
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,7 +35,16 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from gatekeeper.audit.archive import ArchiveWriter, Line, Pos, ShardState, chain_id, partition
-from gatekeeper.audit.decode import Undecodable, decode_record
+from gatekeeper.audit.decode import (
+    DEFAULT_LIMITS,
+    Item,
+    Limits,
+    Payload,
+    Undecodable,
+    decode_logs_payload,
+    decode_record,
+    read_document,
+)
 from gatekeeper.audit.detect import Detector
 from gatekeeper.audit.event import AuditEvent
 from gatekeeper.audit.ocsf import to_ocsf
@@ -42,23 +58,162 @@ MAX_OBJECT_EVENTS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class SinkRecord:
+    """One unit of input: a Kinesis record, a direct subscription payload, or an unreadable one.
+
+    ``ordered`` records (Kinesis) advance the chain's done positions, so a retry from the first
+    failed record skips what was archived; unordered ones (direct CloudWatch Logs deliveries,
+    which Lambda may retry after newer ones) rely on event-id dedup and write-once keys only.
+    ``items``, when set, were decoded already (or say why the record cannot be).
+    """
+
     sequence_number: str
     shard_id: str
     stream: str
     data: bytes
+    ordered: bool = True
+    items: tuple[Item, ...] | None = None
+
+
+UNRECOGNISED_STREAM = "unrecognised"
+CUT_KEPT = "kept_chars"
+"""Counted when a quarantined item's raw text was shortened to :attr:`Limits.keep_chars`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    """What arrived: ``kind`` is ``kinesis``, ``logs`` (direct subscription), ``empty`` or
+    ``unknown``; ``identifiers`` are the Kinesis sequence numbers Lambda can retry one by one."""
+
+    kind: str
+    records: list[SinkRecord]
+    identifiers: frozenset[str] = frozenset()
+    error: str | None = None
+
+
+def parse_event(event: Any, limits: Limits = DEFAULT_LIMITS) -> ParsedEvent:
+    """The invocation → records; never raises, whatever arrives.
+
+    >>> parse_event({"Records": []}).kind
+    'empty'
+    >>> parse_event({}).error
+    'unrecognised event: no Records, no awslogs'
+    """
+    if isinstance(event, dict) and isinstance(event.get("awslogs"), dict):
+        return ParsedEvent("logs", [record_from_logs_event(event, limits)])
+    if isinstance(event, dict) and "Records" in event:
+        raw = event["Records"]
+        if isinstance(raw, list) and not raw:
+            return ParsedEvent("empty", [])
+        if isinstance(raw, list):
+            records = [_from_kinesis(record) for record in raw]
+            ids = frozenset(r.sequence_number for r in records if r.stream != UNRECOGNISED_STREAM)
+            return ParsedEvent("kinesis", records, ids)
+    if isinstance(event, dict) and not event:
+        return ParsedEvent("empty", [], error="unrecognised event: no Records, no awslogs")
+    shape = sorted(event)[:10] if isinstance(event, dict) else type(event).__name__
+    error = f"unrecognised event ({shape}): neither Kinesis Records nor awslogs"
+    return ParsedEvent("unknown", [_unrecognised(event, error)], error=error)
 
 
 def records_from_event(event: Mapping[str, Any]) -> list[SinkRecord]:
     """The Kinesis event-source-mapping event → records (``eventID`` is ``<shard>:<seq>``)."""
-    return [
-        SinkRecord(
-            sequence_number=record["kinesis"]["sequenceNumber"],
-            shard_id=record["eventID"].split(":", 1)[0],
-            stream=record["eventSourceARN"].rsplit("/", 1)[-1],
-            data=base64.b64decode(record["kinesis"]["data"]),
-        )
-        for record in event.get("Records", [])
-    ]
+    return parse_event(dict(event)).records
+
+
+def _from_kinesis(record: Any) -> SinkRecord:
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    seq = kinesis.get("sequenceNumber") if isinstance(kinesis, dict) else None
+    if not isinstance(kinesis, dict) or not isinstance(seq, str) or not seq.isdigit():
+        return _unrecognised(record, "not a Kinesis record (no kinesis.sequenceNumber)")
+    event_id, source = record.get("eventID"), record.get("eventSourceARN")
+    shard = event_id.split(":", 1)[0] if isinstance(event_id, str) else "unknown-shard"
+    stream = source.rsplit("/", 1)[-1] if isinstance(source, str) else "unknown-stream"
+    data = kinesis.get("data")
+    try:
+        decoded = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+    except (binascii.Error, ValueError):
+        decoded = None
+    if decoded is None:
+        raw = _dump(record)[: DEFAULT_LIMITS.keep_chars]
+        bad = Undecodable("kinesis.data is not base64", raw)
+        return SinkRecord(seq, _safe(shard), _safe(stream), b"", items=(bad,))
+    return SinkRecord(seq, _safe(shard), _safe(stream), decoded)
+
+
+def record_from_logs_event(event: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> SinkRecord:
+    """A direct CloudWatch Logs subscription (``{"awslogs": {"data": …}}``) → one record.
+
+    Its chain is the log group and stream (one Lambda log stream is one execution environment,
+    written serially); its position is the first log event's id, so a redelivery of the same
+    payload derives the same object keys.
+    """
+    from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
+
+    try:
+        raw = CloudWatchLogsEvent(dict(event)).raw_logs_data
+        data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else None
+    except (KeyError, TypeError, binascii.Error, ValueError):
+        data = None
+    if data is None:
+        return _unrecognised(event, "awslogs.data is not base64")
+    document = read_document(data, limits)
+    if isinstance(document, Undecodable):
+        return _unrecognised(event, document.error, item=document)
+    group, log_stream = document.get("logGroup"), document.get("logStream")
+    events = document.get("logEvents")
+    head = events[0] if isinstance(events, list) and events else None
+    first = head.get("id") if isinstance(head, dict) else None
+    seq = _position(first if isinstance(first, str) else json.dumps(document)[:4096])
+    items = tuple(decode_logs_payload(document, limits)) if "messageType" in document else None
+    if items is None:
+        items = (Undecodable("awslogs payload without messageType", json.dumps(document)[:4096]),)
+    return SinkRecord(
+        sequence_number=str(seq),
+        shard_id=_safe(str(log_stream)),
+        stream="logs-" + _safe(str(group)),
+        data=b"",
+        ordered=False,
+        items=items,
+    )
+
+
+def _dump(value: Any) -> str:
+    """Any received value as JSON text, nesting cut (:func:`redact` bounds the depth)."""
+    return json.dumps(redact(value), default=str, sort_keys=True)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _safe(name: str) -> str:
+    """``name`` as a key-safe chain part (no ``/`` or ``.``); a hash suffix keeps it unique."""
+    clean = _UNSAFE.sub("-", name).strip("-")[:80]
+    if clean == name:
+        return name
+    return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _position(identifier: str) -> int:
+    """A CloudWatch Logs event id is a decimal number; anything else is hashed."""
+    if identifier.isdigit() and len(identifier) <= 64:
+        return int(identifier)
+    return int(hashlib.sha256(identifier.encode()).hexdigest()[:15], 16)
+
+
+def _unrecognised(value: Any, error: str, item: Undecodable | None = None) -> SinkRecord:
+    """A record nobody can retry by id: quarantined under a position derived from its bytes."""
+    text = _dump(value)
+    raw = text[: DEFAULT_LIMITS.keep_chars]
+    full = len(text) if len(text) > len(raw) else None
+    bad = item or Undecodable(error, raw, raw_chars=full)
+    return SinkRecord(
+        sequence_number=str(_position(text)),
+        shard_id="records",
+        stream=UNRECOGNISED_STREAM,
+        data=b"",
+        ordered=False,
+        items=(bad,),
+    )
 
 
 @dataclass
@@ -78,6 +233,7 @@ class SinkResult:
     quarantined: list[str] = field(default_factory=list)
     duplicates: int = 0
     already_archived: int = 0
+    cut: dict[str, int] = field(default_factory=dict)  # items stopped by a decode cap, by cap
 
 
 class AuditSink:
@@ -113,41 +269,70 @@ class AuditSink:
     def _plan(self, state: ShardState, records: list[SinkRecord], result: SinkResult) -> _Plan:
         """Decode, skip what is done, validate, dedup, map: what this batch must write."""
         plan = _Plan()
-        order, events, groups, quarantine = plan.order, plan.events, plan.groups, plan.quarantine
+        order, quarantine = plan.order, plan.quarantine
         seen = set(state.recent_ids)
         for record in records:
             seq = int(record.sequence_number)
-            items = decode_record(record.data)
+            items = list(record.items) if record.items is not None else self._decode(record)
             if not items:
                 order.append(((seq, 0), "done"))
             for idx, item in enumerate(items):
                 pos = (seq, idx)
-                if state.is_done(pos):
+                if record.ordered and state.is_done(pos):
                     result.already_archived += 1
                     order.append((pos, "done"))
                 elif isinstance(item, Undecodable):
-                    quarantine[pos] = _quarantined(record, idx, item.error, raw=item.raw)
+                    if item.cut is not None or item.raw_chars is not None:
+                        kind = item.cut or CUT_KEPT
+                        result.cut[kind] = result.cut.get(kind, 0) + 1
+                    quarantine[pos] = _quarantined(
+                        record, idx, item.error, raw=item.raw, cut=item.cut, size=item.raw_chars
+                    )
                     order.append((pos, "quarantine"))
                 else:
-                    try:
-                        event = AuditEvent.model_validate(item.data)
-                    except ValidationError as exc:
-                        errors = exc.errors(include_url=False, include_input=False)
-                        quarantine[pos] = _quarantined(record, idx, str(errors), payload=item.data)
-                        order.append((pos, "quarantine"))
-                        continue
-                    if event.event_id in seen:
-                        result.duplicates += 1
-                        order.append((pos, "done"))
-                        continue
-                    seen.add(event.event_id)
-                    events[event.event_id] = event
-                    ocsf = to_ocsf(redact_event(event))
-                    data = json.dumps(ocsf, separators=(",", ":")).encode()
-                    line = Line(pos, event.event_id, data)
-                    groups.setdefault(partition(ocsf["time"]), []).append(line)
-                    order.append((pos, event.event_id))
+                    order.append((pos, self._admit(plan, record, pos, item, seen, result)))
         return plan
+
+    def _decode(self, record: SinkRecord) -> list[Item]:
+        try:
+            return decode_record(record.data)
+        except Exception as exc:  # decode is total by design; a miss must not cost the batch
+            self._log.exception("record could not be decoded; quarantined")
+            raw = record.data[:4096].decode("utf-8", errors="replace")
+            return [Undecodable(f"undecodable: {type(exc).__name__}: {exc}", raw)]
+
+    def _admit(
+        self,
+        plan: _Plan,
+        record: SinkRecord,
+        pos: Pos,
+        item: Payload,
+        seen: set[str],
+        result: SinkResult,
+    ) -> str:
+        """Validate, redact and map one payload into ``plan``; its tag in :attr:`_Plan.order`."""
+        try:
+            event = AuditEvent.model_validate(item.data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            plan.quarantine[pos] = _quarantined(record, pos[1], str(errors), payload=item.data)
+            return "quarantine"
+        if event.event_id in seen:
+            result.duplicates += 1
+            return "done"
+        try:
+            ocsf = to_ocsf(redact_event(event))
+            part = partition(ocsf["time"])
+            data = json.dumps(ocsf, separators=(",", ":")).encode()
+        except Exception as exc:  # valid by the schema, yet not archivable (e.g. year 0)
+            error = f"not archivable: {type(exc).__name__}: {exc}"
+            self._log.warning("audit event quarantined", extra={"error": redact_text(error)})
+            plan.quarantine[pos] = _quarantined(record, pos[1], error, payload=item.data)
+            return "quarantine"
+        seen.add(event.event_id)
+        plan.events[event.event_id] = event
+        plan.groups.setdefault(part, []).append(Line(pos, event.event_id, data))
+        return event.event_id
 
     def _process_chain(self, chain: str, records: list[SinkRecord], result: SinkResult) -> None:
         records = sorted(records, key=lambda r: int(r.sequence_number))
@@ -184,7 +369,8 @@ class AuditSink:
 
         done_ids = set(written)
         flags = [(pos, tag == "done" or pos in stored or tag in done_ids) for pos, tag in order]
-        state.record_batch(flags)
+        ordered = {int(r.sequence_number) for r in records if r.ordered}
+        state.record_batch([(pos, ok) for pos, ok in flags if pos[0] in ordered])
         state.remember_ids([*adopted, *written], self._dedup_window)
         if self.writer.digest_due(state):
             try:
@@ -209,9 +395,19 @@ def _quarantined(
     *,
     raw: str | None = None,
     payload: Any = None,
+    cut: str | None = None,
+    size: int | None = None,
 ) -> dict[str, Any]:
+    """The quarantine marker: where the item came from and why.
+
+    ``cut`` names the decode cap that stopped the item (``decompressed_bytes``, ``depth``,
+    ``line_chars``) and ``raw_chars`` the raw text's full length when ``raw`` keeps only its
+    start; both are None when nothing was cut.
+    """
     return {
         "error": redact_text(error),
+        "cut": cut,
+        "raw_chars": size,
         "stream": record.stream,
         "shard_id": record.shard_id,
         "sequence_number": record.sequence_number,
