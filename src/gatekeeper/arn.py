@@ -4,6 +4,11 @@ API Gateway sends ``methodArn`` (REST) or ``routeArn`` (HTTP API) as
 ``arn:{partition}:execute-api:{region}:{account}:{apiId}/{stage}/{VERB}/{path}``; the path is the
 request path without its leading ``/`` (empty for the root).
 
+Two more forms name a *route* rather than a request: an HTTP API's catch-all route
+(``{apiId}/{stage}/$default``) and a WebSocket API's connect route (``{apiId}/{stage}/$connect``);
+they carry no verb and no path (``route`` is set instead). The console's "Test authorizer" sends
+``*`` as the stage (and may send ``*`` as the verb): a wildcard, kept as such (``wildcard``).
+
 Parsing is strict because the parsed path is put back into policies: a ``*`` or ``?`` in it would
 become a wildcard there, so such ARNs are refused rather than escaped (IAM has no escape that API
 Gateway is documented to honour).
@@ -21,18 +26,21 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatekeeper.rbac.model import HTTP_METHODS
 
 _ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):execute-api:(?P<region>[^:]+):(?P<account>[^:]+):"
-    r"(?P<api>[^/]+)/(?P<stage>[^/]+)/(?P<method>[^/]+)(?:/(?P<path>.*))?"
+    r"(?P<api>[^/]+)/(?P<stage>[^/]+)/(?:(?P<route>\$default|\$connect)|"
+    r"(?P<method>[^/$][^/]*)(?:/(?P<path>.*))?)"
 )
+ROUTES = ("$default", "$connect")
+"""Route ARNs without verb and path: HTTP API catch-all, WebSocket connect."""
 _REGION = r"^[a-z]{2}(-[a-z]+)+-\d+$"
 _ACCOUNT = r"^\d{12}$"
 _API_ID = r"^[A-Za-z0-9]+$"
-_STAGE = r"^(\$default|[A-Za-z0-9_-]+)$"
+_STAGE = r"^(\$default|\*|[A-Za-z0-9_-]+)$"
 # No whitespace, no IAM wildcards (``*``, ``?``), no braces (``${…}`` is a policy variable).
 _PATH_SEGMENT = re.compile(r"[^\s*?/{}]+")
 
@@ -47,22 +55,37 @@ class ExecuteApiArn(BaseModel):
     account_id: str = Field(pattern=_ACCOUNT)
     api_id: str = Field(pattern=_API_ID)
     stage: str = Field(pattern=_STAGE)
-    method: str
-    path: str
+    method: str | None = None
+    path: str | None = None
+    route: str | None = None
 
     @field_validator("method")
     @classmethod
-    def _verb(cls, value: str) -> str:
-        if value not in HTTP_METHODS:
+    def _verb(cls, value: str | None) -> str | None:
+        if value is not None and value not in HTTP_METHODS and value != "*":
             raise ValueError(f"unsupported HTTP method {value!r}")
         return value
 
     @field_validator("path")
     @classmethod
-    def _safe_path(cls, value: str) -> str:
+    def _safe_path(cls, value: str | None) -> str | None:
         """The path is put back into policies: refuse whatever would act as a wildcard there."""
-        _check_path(value)
+        if value is not None:
+            _check_path(value)
         return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ExecuteApiArn:
+        if (self.route is None) == (self.method is None or self.path is None):
+            raise ValueError("an ARN names either a route or a verb and a path")
+        if self.route is not None and self.route not in ROUTES:
+            raise ValueError(f"unsupported route {self.route!r}")
+        return self
+
+    @property
+    def wildcard(self) -> bool:
+        """The console's "Test authorizer" form: ``*`` as the stage or as the verb."""
+        return self.stage == "*" or self.method == "*"
 
     @classmethod
     def parse(cls, arn: str) -> ExecuteApiArn:
@@ -77,8 +100,9 @@ class ExecuteApiArn(BaseModel):
                 account_id=m.group("account"),
                 api_id=m.group("api"),
                 stage=m.group("stage"),
+                route=m.group("route"),
                 method=m.group("method"),
-                path="/" + (m.group("path") or ""),
+                path=None if m.group("route") else "/" + (m.group("path") or ""),
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             raise ValueError(f"malformed execute-api ARN {arn!r}: {exc}") from None
@@ -93,7 +117,10 @@ class ExecuteApiArn(BaseModel):
 
     @property
     def arn(self) -> str:
-        """The request itself as a resource ARN (exact: the path holds no wildcards)."""
+        """The request (or route) itself as a resource ARN (the path holds no wildcards)."""
+        if self.route is not None:
+            return f"{self.base}/{self.route}"
+        assert self.method is not None and self.path is not None  # by _one_form
         return self.resource(self.method, self.path)
 
     def resource(self, verb: str, path_glob: str) -> str:

@@ -8,7 +8,6 @@ including an unexpected exception, comes back as an :class:`AuthorizerResult` wi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.audit.emit import AuditEmitter, emitter_from_settings
 from gatekeeper.audit.event import AuditEvent, RateLimitInfo, iso_time
 from gatekeeper.clock import Clock, system_clock
@@ -35,20 +33,28 @@ from gatekeeper.identity.api_keys import check_key, parse_key
 from gatekeeper.identity.jwt_verifier import JwtVerifier
 from gatekeeper.identity.principal import Principal
 from gatekeeper.policy_builder import (
+    BasePolicy,
     PolicyResult,
-    build_policy,
+    build_base,
     deny_response,
     http_simple_response,
-    iam_evaluate,
+    policy_for_request,
+    request_only,
     rest_response,
 )
 from gatekeeper.rate_limit.brute_force import BruteForceGuard
 from gatekeeper.rate_limit.counters import Block, CounterStore, DynamoCounterStore
 from gatekeeper.rate_limit.limiter import LimitDecision, RateLimiter, applicable
 from gatekeeper.rate_limit.rules import LimitRule
-from gatekeeper.rbac.evaluator import Decision, evaluate, grants_for, resolve_roles
+from gatekeeper.rbac.evaluator import (
+    Decision,
+    evaluate,
+    evaluate_wildcard,
+    grants_for,
+    resolve_roles,
+)
 from gatekeeper.rbac.model import RbacSnapshot
-from gatekeeper.requests import AccessRequest, EventKind, parse_event
+from gatekeeper.requests import AccessRequest, EventKind, EventShape, parse_event
 from gatekeeper.store.config_cache import ConfigCache
 from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
 
@@ -170,6 +176,7 @@ class Authorizer:
                 event,
                 api_key_prefix=self._settings.api_key_prefix,
                 tenant_header=self._settings.tenant_header,
+                query_token_parameter=self._settings.websocket_token_parameter or None,
             )
         except GatekeeperError as exc:
             return self._finish(facts, started, unauthorized=True, reason=exc.reason)
@@ -261,19 +268,29 @@ class Authorizer:
         facts.roles = resolve_roles(snapshot, principal, assignments)
         arn = request.arn
         grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
-        facts.decision = evaluate(grants, arn.method, arn.path, principal.tenant)
-        facts.policy = self._policies.get(
-            snapshot, arn, facts.roles, principal.tenant, facts.decision
-        )
-        if facts.policy is None:
-            facts.policy = build_policy(
-                arn=arn,
-                grants=grants,
-                tenant=principal.tenant,
-                routes=snapshot.routes_for(arn.api_id, arn.stage),
-                max_bytes=self._settings.policy_max_bytes,
+        if request.shape is EventShape.TEST_INVOKE:
+            facts.decision = evaluate_wildcard(snapshot, facts.roles, request, principal.tenant)
+        else:
+            facts.decision = evaluate(grants, request.method, request.path, principal.tenant)
+        if request.shape is not EventShape.REQUEST:
+            # The ARN names a route (or is a wildcard): it is all a policy can name.
+            facts.policy = request_only(
+                arn, facts.decision.allowed, self._settings.policy_max_bytes
             )
-            self._policies.put(snapshot, arn, facts.roles, principal.tenant, facts.policy)
+        else:
+            base = self._policies.get(snapshot, arn.base, facts.roles, principal.tenant)
+            if base is None:
+                base = build_base(
+                    base=arn.base,
+                    grants=grants,
+                    tenant=principal.tenant,
+                    routes=snapshot.routes_for(arn.api_id, arn.stage),
+                    max_bytes=self._settings.policy_max_bytes,
+                )
+                self._policies.put(snapshot, arn.base, facts.roles, principal.tenant, base)
+            facts.policy = policy_for_request(
+                base, arn, facts.decision.allowed, self._settings.policy_max_bytes
+            )
         if snapshot.version != self._limits_version:
             self._limiter.forget_rejections()
             self._limits_version = snapshot.version
@@ -286,8 +303,8 @@ class Authorizer:
                     limits,
                     api_id=arn.api_id,
                     stage=arn.stage,
-                    method=arn.method,
-                    path=arn.path,
+                    method=request.method,
+                    path=request.path,
                     tenant=principal.tenant,
                     principal_id=principal.principal_id,
                     key_id=principal.key_id,
@@ -358,6 +375,8 @@ class Authorizer:
         """
         principal, limit = facts.principal, facts.limit
         values: dict[str, ContextValue | None] = {"reason": reason}
+        if facts.request is not None:
+            values.update(eventShape=facts.request.shape.value, path=facts.request.path)
         if principal is not None:
             values.update(
                 principalId=principal.principal_id,
@@ -404,10 +423,11 @@ class Authorizer:
             key_id=principal.key_id if principal else None,
             roles=facts.roles,
             event_kind=request.kind.value if request else None,
+            event_shape=request.shape.value if request else None,
             api_id=arn.api_id if arn else None,
             stage=arn.stage if arn else None,
-            method=arn.method if arn else None,
-            path=arn.path if arn else None,
+            method=request.method if request else None,
+            path=request.path if request else None,
             route_key=request.route_key if request else None,
             source_ip=request.source_ip if request else None,
             user_agent=request.user_agent if request else None,
@@ -420,54 +440,41 @@ class Authorizer:
 
 
 class PolicyMemo:
-    """Whole-API policies per (API stage, tenant, roles), valid for one config version.
+    """Base policies per (API stage, tenant, roles), valid for one config version.
 
     Building a verified policy walks the route catalog (milliseconds); the result depends only
-    on the caller's roles and tenant, so a warm container builds it once per combination. Only
-    "api"-scope policies are kept, and each reuse is re-checked against the request's own RBAC
-    answer (under both readings of ``*``), so a memo hit can never answer differently from RBAC.
+    on the caller's roles and tenant, so a warm container builds it once per combination,
+    whatever its scope: adapting it to a request (:func:`policy_for_request`) re-checks it
+    against the request's own RBAC answer, so a memo hit can never answer differently from RBAC.
     """
 
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
         self._version: int | None = None
-        self._entries: dict[tuple[str, str | None, frozenset[str]], PolicyResult] = {}
+        self._entries: dict[tuple[str, str | None, frozenset[str]], BasePolicy] = {}
 
     def get(
-        self,
-        snapshot: RbacSnapshot,
-        arn: ExecuteApiArn,
-        roles: tuple[str, ...],
-        tenant: str | None,
-        decision: Decision,
-    ) -> PolicyResult | None:
+        self, snapshot: RbacSnapshot, base: str, roles: tuple[str, ...], tenant: str | None
+    ) -> BasePolicy | None:
         if snapshot.version != self._version:
             self._entries.clear()
             self._version = snapshot.version
             return None
-        cached = self._entries.get((arn.base, tenant, frozenset(roles)))
-        if cached is None:
-            return None
-        document = cached.document
-        for crosses in (True, False):
-            answer = iam_evaluate(document, arn.arn, star_crosses_slash=crosses)
-            if (answer == "allow") != decision.allowed:
-                return None  # the memo cannot answer this request as RBAC does: rebuild
-        return dataclasses.replace(cached, allows_request=decision.allowed)
+        return self._entries.get((base, tenant, frozenset(roles)))
 
     def put(
         self,
         snapshot: RbacSnapshot,
-        arn: ExecuteApiArn,
+        base: str,
         roles: tuple[str, ...],
         tenant: str | None,
-        policy: PolicyResult,
+        policy: BasePolicy,
     ) -> None:
-        if policy.scope != "api" or snapshot.version != self._version:
+        if snapshot.version != self._version:
             return
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[(arn.base, tenant, frozenset(roles))] = policy
+        self._entries[(base, tenant, frozenset(roles))] = policy
 
 
 class _NoCounters:

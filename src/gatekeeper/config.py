@@ -51,6 +51,12 @@ class Settings(BaseModel):
     )
     api_key_prefix: str = Field(default="gk", pattern=r"^[a-z][a-z0-9]{1,9}$")
     tenant_header: str = Field(default="x-tenant-id", min_length=1)
+    websocket_token_parameter: str = Field(
+        default="token",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="Query-string parameter a WebSocket $connect may carry its credential in "
+        "(browsers cannot set headers there); empty: headers only. Never read for other events.",
+    )
     rate_limit_response: Literal["deny", "flag"] = Field(
         default="deny",
         description="deny: a 403 carrying Retry-After; flag: allow with rateLimited=true so "

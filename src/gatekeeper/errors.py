@@ -27,6 +27,24 @@ class MalformedEvent(GatekeeperError):
     reason = "malformed_event"
 
 
+class NotAnAuthorizerEvent(MalformedEvent):
+    """A Lambda event of another kind (a proxy request, an SQS batch, …) reached the authorizer."""
+
+    reason = "not_an_authorizer_event"
+
+
+class NonCanonicalPath(MalformedEvent):
+    """Dot or empty segments, escaped separators, ambiguous escapes: refused before anything."""
+
+    reason = "non_canonical_path"
+
+
+class UnsupportedRoute(MalformedEvent):
+    """A route key the authorizer cannot decide on (a WebSocket route other than ``$connect``)."""
+
+    reason = "unsupported_route"
+
+
 class MissingCredentials(GatekeeperError):
     reason = "missing_credentials"
 

@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from gatekeeper.arn import ExecuteApiArn
+from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.rbac.evaluator import Grant, evaluate
 from gatekeeper.rbac.model import HTTP_METHODS, Effect, parse_route, split_path
 
@@ -247,19 +248,29 @@ class _Glob:
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    """A catalog route's paths, checked under every verb (so a catalog that is wrong about a
-    route's methods cannot cause an over-grant), with or without a trailing ``/``."""
+    """A catalog route's paths (with or without a trailing ``/``) under its verbs: API Gateway
+    invokes the authorizer, and applies a cached policy, only for (verb, route) pairs that exist
+    (any other request is refused before: 403/404), so those are all a policy must get right."""
 
     tokens: tuple[_Token, ...]
     template: tuple[str, ...]  # the route path with every parameter as ``*``
+    verbs: frozenset[str] = _ALL_VERBS
 
 
 _EVERY_PATH = (_Route((), ()), _Route((_ONE, _ANY, _END), ("*",)))
-"""Without a catalog the check runs over every possible path (the root, then all others)."""
+"""Without a catalog (or for an HTTP API's ``$default`` route) the check runs over every path
+(the root, then all others) under every verb."""
 
 
-def _route(route: str) -> _Route:
-    _, path = parse_route(route)
+def _catalog(routes: Sequence[str]) -> tuple[_Route, ...]:
+    return tuple(r for route in routes for r in _route(route))
+
+
+def _route(route: str) -> tuple[_Route, ...]:
+    if route.strip() == "$default":
+        return _EVERY_PATH
+    verb, path = parse_route(route)
+    verbs = _ALL_VERBS if verb == "ANY" else frozenset({verb})
     tokens: list[_Token] = []
     template: list[str] = []
     for part in split_path(path):
@@ -269,7 +280,7 @@ def _route(route: str) -> _Route:
         else:
             tokens.append(_lit(part))
             template.append(part)
-    return _Route((*tokens, _END) if tokens else (), tuple(template))
+    return (_Route((*tokens, _END) if tokens else (), tuple(template), verbs),)
 
 
 def _compile(grants: Iterable[Grant], tenant: str | None) -> tuple[_Rule, ...]:
@@ -382,6 +393,8 @@ def _mismatches(
     by_verb = [(v, _patterns(candidate, rules, v, c)) for c in (True, False) for v in HTTP_METHODS]
     for route in routes:
         for verb, patterns in by_verb:
+            if verb not in route.verbs:
+                continue
             key = (route.tokens, *patterns)
             if key not in memo:  # ``want_under`` only turns off, so earlier answers hold
                 memo[key] = _compare(route.tokens, patterns, want_under=want_under)
@@ -491,6 +504,23 @@ def _step(pats: Sequence[_Pattern], state: _State, symbol: str | None) -> _State
 
 
 # --- building ----------------------------------------------------------------------------------
+_MAX_ROUNDS = 6  # rounds of witness Denies; each adds a Deny per over-allowing (verb, route)
+
+
+@dataclass(frozen=True, slots=True)
+class BasePolicy:
+    """The request-independent part: what a caller's roles allow on one API stage.
+
+    Built once per (roles, tenant, API stage, config version) and never allowing what RBAC
+    denies on any catalogued route; :func:`policy_for_request` adapts it to one request in
+    microseconds. ``scope="api"``: it answers every route exactly as RBAC does.
+    """
+
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+    scope: PolicyScope
+
+
 def build_policy(
     *,
     arn: ExecuteApiArn,
@@ -501,33 +531,60 @@ def build_policy(
 ) -> PolicyResult:
     """The policy to return for a request on ``arn`` by a caller holding ``grants``.
 
-    ``routes`` is the API stage's route catalog (``"GET /orders/{id}"``, ``"ANY /{proxy+}"``);
-    without it only exact globs are kept. Grants for another API or stage are ignored. The
-    result's document is at most ``max_bytes`` of compact JSON and answers ``arn`` exactly as
-    :func:`~gatekeeper.rbac.evaluator.evaluate` does, or denies it.
+    ``routes`` is the API stage's route catalog (``"GET /orders/{id}"``, ``"ANY /{proxy+}"``,
+    ``"$default"``); without it only exact globs are kept. Grants for another API or stage are
+    ignored. The result's document is at most ``max_bytes`` of compact JSON and answers ``arn``
+    exactly as :func:`~gatekeeper.rbac.evaluator.evaluate` does, or denies it.
     """
+    assert arn.method is not None and arn.path is not None, "a request ARN, not a route ARN"
     applicable = [g for g in grants if g.permission.applies_to(arn.api_id, arn.stage)]
     expected = evaluate(applicable, arn.method, arn.path, tenant).allowed
-    rules = _compile(applicable, tenant)
-    catalog = _EVERY_PATH if routes is None else tuple(_route(r) for r in routes)
-    # A candidate that wrongly denies an allowed request may still serve with that exact ARN
-    # added to its allows (RBAC allows it; it has no wildcard), but then only as "request".
-    extras: tuple[tuple[str, ...], ...] = ((), (arn.arn,)) if expected else ((),)
+    base = build_base(
+        base=arn.base, grants=applicable, tenant=tenant, routes=routes, max_bytes=max_bytes
+    )
+    return policy_for_request(base, arn, expected, max_bytes)
+
+
+def build_base(
+    *,
+    base: str,
+    grants: Sequence[Grant],
+    tenant: str | None,
+    routes: Sequence[str] | None,
+    max_bytes: int = 6144,
+) -> BasePolicy:
+    """The best verified policy for ``grants`` on the API stage ``base`` (the costly part)."""
+    rules = _compile(grants, tenant)
+    catalog = _EVERY_PATH if routes is None else _catalog(routes)
 
     def fits(candidate: _Candidate) -> bool:  # checked first: verifying a big policy is costly
-        return policy_size(_document(*_resources(candidate, arn.base))) <= max_bytes
+        return policy_size(_document(*_resources(candidate, base))) <= max_bytes
 
     try:
         for candidate, scope in _candidates(rules, catalog, fits, full=routes is not None):
-            for extra in extras:
-                allow, deny = _resources(candidate, arn.base, extra)
-                if policy_size(_document(allow, deny)) > max_bytes:
-                    continue
-                if _answers(allow, deny, arn.arn) == expected:
-                    return PolicyResult(allow, deny, "request" if extra else scope, expected)
+            allow, deny = _resources(candidate, base)
+            return BasePolicy(allow, deny, scope)
     except _TooComplex:
         pass
-    return _request_only(arn, expected, max_bytes)
+    return BasePolicy((), (f"{base}/*",), "request")
+
+
+def policy_for_request(
+    base: BasePolicy, arn: ExecuteApiArn, allowed: bool, max_bytes: int = 6144
+) -> PolicyResult:
+    """``base`` if it answers ``arn`` as RBAC does (``allowed``); else ``base`` plus the request's
+    exact ARN (it under-grants this request: scope ``"request"``); else the request alone."""
+    answer = _answers(base.allow, base.deny, arn.arn)
+    if answer is allowed:
+        return PolicyResult(base.allow, base.deny, base.scope, allowed)
+    if allowed and answer is False and base.allow:
+        allow = (*base.allow, arn.arn)
+        if (
+            policy_size(_document(allow, base.deny)) <= max_bytes
+            and _answers(allow, base.deny, arn.arn) is True
+        ):
+            return PolicyResult(allow, base.deny, "request", True)
+    return request_only(arn, allowed, max_bytes)
 
 
 def _candidates(
@@ -537,10 +594,11 @@ def _candidates(
     *,
     full: bool,
 ) -> Iterator[tuple[_Candidate, PolicyScope]]:
-    """Policies to try, best first, each with the scope it was verified for.
+    """Policies that never allow what RBAC denies, each with the scope it was verified for:
+    every exact one first, then the narrower ones.
 
     Candidates too big to send are skipped before the (costlier) comparison; adding Denies only
-    makes a policy bigger, so an oversized first candidate ends that line.
+    makes a policy bigger, so an oversized candidate ends that line.
     """
     allow: list[_Glob] = []
     exact_allow: list[_Glob] = []
@@ -553,22 +611,63 @@ def _candidates(
         allow += globs
         if exact:
             exact_allow += globs
-    candidate = _Candidate(_prune(allow), _prune(deny))
-    if full and fits(candidate):  # every allow, plus a Deny for each route it over-allows
-        over = _mismatches(candidate, rules, catalog, every_over=True)
-        if over:
-            extra = [g for m in over for g in _route_denies(m)]
-            candidate = _Candidate(candidate.allow, _prune([*deny, *extra]))
-        if fits(candidate):
-            left = _mismatches(candidate, rules, catalog, every_over=False)
-            if not any(m.over_allow for m in left):
-                yield candidate, "request" if left else "api"
+    narrower: list[_Candidate] = []
+    first = _Candidate(_prune(allow), _prune(deny))
+    if full:  # every allow, plus Denies where it over-allows: per route, else per witness path
+        for deny_for in (_route_denies, _witness_denies):
+            refined = _refine(first, rules, catalog, fits, deny_for)
+            if refined is None:
+                continue
+            left = _mismatches(refined, rules, catalog, every_over=False)
+            if any(m.over_allow for m in left):
+                continue
+            if not left:
+                yield refined, "api"
+                return
+            narrower.append(refined)
     # Exact allows minus every deny can only be narrower than RBAC; still checked.
     safe = _Candidate(_prune(exact_allow), _prune(deny))
     if fits(safe):
         left = _mismatches(safe, rules, catalog, every_over=False)
         if not any(m.over_allow for m in left):
-            yield safe, "request" if left else "api"
+            if not left:
+                yield safe, "api"
+                return
+            narrower.append(safe)
+    for candidate in narrower:
+        yield candidate, "request"
+
+
+def _refine(
+    candidate: _Candidate,
+    rules: Sequence[_Rule],
+    catalog: Sequence[_Route],
+    fits: Callable[[_Candidate], bool],
+    deny_for: Callable[[_Mismatch], tuple[_Glob, ...]],
+) -> _Candidate | None:
+    """Add Denies until nothing over-allows (or the policy stops fitting, or stops changing)."""
+    for _ in range(_MAX_ROUNDS):
+        if not fits(candidate):
+            return None
+        over = _mismatches(candidate, rules, catalog, every_over=True)
+        if not over:
+            return candidate
+        extra = [g for m in over for g in deny_for(m)]
+        refined = _Candidate(candidate.allow, _prune([*candidate.deny, *extra]))
+        if refined == candidate:
+            return None
+        candidate = refined
+    return None
+
+
+def _witness_denies(over: _Mismatch) -> tuple[_Glob, ...]:
+    """A Deny shaped like the shortest over-allowed path, ``*`` for "any other value".
+
+    Where a route's template is a wildcard (``ANY /{proxy+}``, ``$default``) a Deny of the whole
+    route would take everything; ``GET/orders/*/*`` takes only the deeper paths that a one-segment
+    rule (``/orders/{id}``) does not allow but its glob ``GET/orders/*`` does.
+    """
+    return (_Glob(over.verb, tuple("*" if part is None else part for part in over.witness)),)
 
 
 def _route_denies(over: _Mismatch) -> tuple[_Glob, ...]:
@@ -583,14 +682,17 @@ def _route_denies(over: _Mismatch) -> tuple[_Glob, ...]:
     return (_Glob(verb, template),)
 
 
-def _resources(
-    candidate: _Candidate, base: str, extra_allow: tuple[str, ...] = ()
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Rendered Allow and Deny resources; with nothing allowed, one Deny of everything."""
-    allow = tuple(g.render(base) for g in candidate.allow) + extra_allow
+def _resources(candidate: _Candidate, base: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Rendered Allow and Deny resources; with nothing allowed, one Deny of everything.
+
+    Whatever allows a wildcard also denies every non-canonical path (see
+    :mod:`gatekeeper.canonical_path`): the authorizer refuses them, and so must a cached policy.
+    """
+    allow = tuple(g.render(base) for g in candidate.allow)
     if not allow:
         return (), (f"{base}/*",)
-    return allow, tuple(g.render(base) for g in candidate.deny)
+    canonical = tuple(f"{base}/{glob}" for glob in NON_CANONICAL_GLOBS)
+    return allow, (*(g.render(base) for g in candidate.deny), *canonical)
 
 
 def _answers(allow: Sequence[str], deny: Sequence[str], arn: str) -> bool | None:
@@ -600,8 +702,10 @@ def _answers(allow: Sequence[str], deny: Sequence[str], arn: str) -> bool | None
     return verdicts.pop() if len(verdicts) == 1 else None
 
 
-def _request_only(arn: ExecuteApiArn, allowed: bool, max_bytes: int) -> PolicyResult:
-    """Allow or deny exactly the request resource; a Deny of everything if even that is too big."""
+def request_only(arn: ExecuteApiArn, allowed: bool, max_bytes: int = 6144) -> PolicyResult:
+    """Allow or deny exactly the request (or route) resource; a Deny of everything if even that
+    is too big. Also the answer for route ARNs (``$default``, ``$connect``) and console tests,
+    whose ARN is all a policy can name."""
     allow, deny = ((arn.arn,), ()) if allowed else ((), (arn.arn,))
     if policy_size(_document(allow, deny)) > max_bytes or _answers(allow, deny, arn.arn) != allowed:
         return PolicyResult((), (f"{arn.base}/*",), "request", False)

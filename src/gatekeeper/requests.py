@@ -1,9 +1,20 @@
-"""One normalized access request from the three event shapes API Gateway sends an authorizer.
+"""One normalized access request from every event shape API Gateway sends an authorizer.
 
 - REST API TOKEN: ``{"type": "TOKEN", "authorizationToken", "methodArn"}``; no headers, no IP.
-- REST API REQUEST (payload 1.0): headers, ``requestContext.identity.sourceIp``, ``methodArn``.
+- REST API REQUEST (and HTTP API payload 1.0): headers, ``requestContext.identity.sourceIp``,
+  ``methodArn``, ``httpMethod``, ``path``.
 - HTTP API REQUEST (payload 2.0): ``version: "2.0"``, lower-cased headers,
-  ``requestContext.http.sourceIp``, ``routeArn``.
+  ``requestContext.http``, ``rawPath``, ``routeArn``.
+- WebSocket ``$connect`` (REQUEST): ``methodArn`` ``…/{stage}/$connect``, headers and query string.
+
+Two things are kept apart: the **request** a decision is made on (``method`` and a canonical
+``path``: what RBAC rules describe) and the **ARN** API Gateway will evaluate a returned policy
+against (``arn``). Usually the ARN names the request itself (``shape="request"``) and the event's
+``httpMethod``/``path`` (or ``http.method``/``rawPath``) must agree with it. An HTTP API's
+catch-all route names only itself (``…/$default``, ``shape="default_route"``): the request comes
+from ``http.method`` and ``rawPath``. A WebSocket connect is decided as ``GET /$connect``
+(``shape="connect"``). The console's "Test authorizer" sends ``*`` as the stage or the verb
+(``shape="test_invoke"``): the decision must then hold for every stage or verb it stands for.
 
 The event models below are deliberately lenient (only what we use is required, unknown fields are
 ignored): a real event with a field we did not expect must not lock users out, while anything we
@@ -15,19 +26,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gatekeeper.arn import ExecuteApiArn
-from gatekeeper.errors import MalformedEvent
+from gatekeeper.canonical_path import canonical_path
+from gatekeeper.errors import MalformedEvent, NotAnAuthorizerEvent, UnsupportedRoute
 
 BEARER = "bearer "
+CONNECT_PATH = "/$connect"
+"""The path a WebSocket connect is decided on (with verb ``GET``, the upgrade request's)."""
 
 
 class EventKind(StrEnum):
     REST_TOKEN = "rest_token"  # noqa: S105 - an event kind, not a credential
     REST_REQUEST = "rest_request"
+    HTTP_V1 = "http_v1"
     HTTP_V2 = "http_v2"
+    WEBSOCKET = "websocket"
+
+
+class EventShape(StrEnum):
+    """Which request form the ARN took (``eventShape`` in the context and the audit event)."""
+
+    REQUEST = "request"
+    DEFAULT_ROUTE = "default_route"
+    CONNECT = "connect"
+    TEST_INVOKE = "test_invoke"
 
 
 class Credentials(BaseModel):
@@ -45,11 +71,16 @@ class Credentials(BaseModel):
 
 
 class AccessRequest(BaseModel):
-    """What is being asked for, by whom (credentials), from where; the same for every event kind."""
+    """What is being asked for, by whom (credentials), from where; the same for every event kind.
+
+    ``method``/``path`` are the request decided on (``method`` is ``*`` only for a console test);
+    ``arn`` is what API Gateway evaluates the returned policy against.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: EventKind
+    shape: EventShape = EventShape.REQUEST
     arn: ExecuteApiArn
     method: str
     path: str
@@ -81,15 +112,24 @@ class _RestContext(_Lenient):
     requestId: str | None = None
     identity: _RestIdentity = Field(default_factory=_RestIdentity)
     resourcePath: str | None = None
+    routeKey: str | None = None  # WebSocket
+    eventType: str | None = None  # WebSocket: CONNECT
 
 
 class _RestRequestEvent(_Lenient):
+    """REST REQUEST, HTTP API payload 1.0 (``routeArn`` in some samples) and WebSocket connect."""
+
     type: str
-    methodArn: str = Field(min_length=1)
+    version: str | None = None
+    methodArn: str | None = Field(default=None, min_length=1)
+    routeArn: str | None = Field(default=None, min_length=1)
     httpMethod: str | None = None
+    path: str | None = None
     resource: str | None = None
     headers: dict[str, str] | None = None
     multiValueHeaders: dict[str, list[str] | None] | None = None
+    queryStringParameters: dict[str, str] | None = None
+    multiValueQueryStringParameters: dict[str, list[str] | None] | None = None
     requestContext: _RestContext = Field(default_factory=_RestContext)
 
 
@@ -111,6 +151,7 @@ class _HttpV2Event(_Lenient):
     type: str
     routeArn: str = Field(min_length=1)
     routeKey: str | None = None
+    rawPath: str | None = None
     headers: dict[str, str] | None = None
     requestContext: _HttpContext
 
@@ -165,32 +206,96 @@ def _credentials_from_headers(headers: Mapping[str, str], api_key_prefix: str) -
 
 
 def parse_event(
-    event: Any, *, api_key_prefix: str = "gk", tenant_header: str = "x-tenant-id"
+    event: Any,
+    *,
+    api_key_prefix: str = "gk",
+    tenant_header: str = "x-tenant-id",
+    query_token_parameter: str | None = "token",  # noqa: S107 - a parameter name
 ) -> AccessRequest:
-    """Normalize any supported authorizer event; raises :class:`MalformedEvent` otherwise."""
+    """Normalize any supported authorizer event; raises :class:`MalformedEvent` otherwise.
+
+    ``query_token_parameter`` names the query-string parameter a WebSocket connect may carry its
+    credential in (browsers cannot set headers on a WebSocket); other events never read it.
+    """
     if not isinstance(event, Mapping):
-        raise MalformedEvent("event is not a JSON object")
+        raise NotAnAuthorizerEvent("event is not a JSON object")
+    kind = event.get("type")
     try:
-        if event.get("version") == "2.0":
+        if event.get("version") == "2.0" and kind == "REQUEST":
             return _parse_http_v2(_HttpV2Event.model_validate(event), api_key_prefix, tenant_header)
-        if event.get("type") == "TOKEN":
+        if kind == "TOKEN":
             return _parse_token(_TokenEvent.model_validate(event), api_key_prefix)
-        if event.get("type") == "REQUEST":
-            return _parse_rest_request(
-                _RestRequestEvent.model_validate(event), api_key_prefix, tenant_header
+        if kind == "REQUEST":
+            return _parse_request(
+                _RestRequestEvent.model_validate(event),
+                api_key_prefix,
+                tenant_header,
+                query_token_parameter,
             )
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
         raise MalformedEvent(f"invalid authorizer event (fields: {fields})") from None
+    except MalformedEvent:
+        raise
     except ValueError as exc:
         raise MalformedEvent(f"invalid authorizer event: {exc}") from None
-    raise MalformedEvent("unknown event type (expected TOKEN, REQUEST or payload 2.0)")
+    raise NotAnAuthorizerEvent(
+        "not an API Gateway authorizer event (expected type TOKEN or REQUEST)"
+    )
+
+
+def _parse_arn(raw: str) -> ExecuteApiArn:
+    arn = ExecuteApiArn.parse(raw)
+    if arn.path is not None:
+        canonical_path(arn.path)
+    return arn
+
+
+def _shape(arn: ExecuteApiArn) -> EventShape:
+    if arn.route == "$default":
+        return EventShape.DEFAULT_ROUTE
+    if arn.route == "$connect":
+        return EventShape.CONNECT
+    return EventShape.TEST_INVOKE if arn.wildcard else EventShape.REQUEST
+
+
+def _same_request(arn: ExecuteApiArn, method: str | None, path: str | None) -> None:
+    """The event's own method and path must name the request the ARN names.
+
+    ``path`` may carry a prefix the ARN does not (a custom domain's base path, an HTTP API
+    stage name), so it must *end* with the ARN's path, segment-aligned; both are compared
+    percent-decoded, since API Gateway decodes one and not always the other.
+    """
+    if arn.wildcard:
+        return  # the console test form: the ARN is a wildcard, not a request
+    assert arn.method is not None and arn.path is not None
+    if method is not None and method.upper() != arn.method:
+        raise MalformedEvent("the event's HTTP method differs from its ARN's")
+    if path is None:
+        return
+    canonical_path(path)
+    sent, named = unquote(path).rstrip("/"), unquote(arn.path).rstrip("/")
+    if sent != named and not (sent.endswith(named) and sent[: len(sent) - len(named)]):
+        raise MalformedEvent("the event's path differs from its ARN's")
+
+
+def _route_path(raw_path: str, stage: str) -> str:
+    """The request path of a catch-all route, without the stage prefix a named stage adds."""
+    path = canonical_path(raw_path)
+    prefix = f"/{stage}"
+    if stage not in ("$default", "*") and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix) :] or "/"
+    return path
 
 
 def _parse_token(event: _TokenEvent, prefix: str) -> AccessRequest:
-    arn = ExecuteApiArn.parse(event.methodArn)
+    arn = _parse_arn(event.methodArn)
+    if arn.route is not None:
+        raise UnsupportedRoute(f"a TOKEN authorizer cannot decide on route {arn.route}")
+    assert arn.method is not None and arn.path is not None
     return AccessRequest(
         kind=EventKind.REST_TOKEN,
+        shape=_shape(arn),
         arn=arn,
         method=arn.method,
         path=arn.path,
@@ -198,35 +303,72 @@ def _parse_token(event: _TokenEvent, prefix: str) -> AccessRequest:
     )
 
 
-def _parse_rest_request(event: _RestRequestEvent, prefix: str, tenant_header: str) -> AccessRequest:
-    arn = ExecuteApiArn.parse(event.methodArn)
+def _parse_request(
+    event: _RestRequestEvent, prefix: str, tenant_header: str, query_parameter: str | None
+) -> AccessRequest:
+    raw_arn = event.methodArn or event.routeArn
+    if raw_arn is None:
+        raise MalformedEvent("invalid authorizer event (fields: methodArn)")
+    arn = _parse_arn(raw_arn)
     headers = _merge_headers(event.multiValueHeaders, event.headers)
     ctx = event.requestContext
+    credentials = _credentials_from_headers(headers, prefix)
+    connect = arn.route == "$connect" or ctx.eventType == "CONNECT"
+    if connect:
+        if arn.route != "$connect":
+            raise MalformedEvent("a WebSocket CONNECT event must name the $connect route")
+        kind = EventKind.WEBSOCKET
+        method, path = "GET", CONNECT_PATH
+        if not credentials.present and query_parameter:
+            query = _merge_headers(
+                event.multiValueQueryStringParameters, event.queryStringParameters
+            )
+            credentials = _credentials_from_token(query.get(query_parameter, ""), prefix)
+    else:
+        kind = EventKind.HTTP_V1 if event.version == "1.0" else EventKind.REST_REQUEST
+        if arn.route == "$default":
+            if not event.httpMethod or not event.path:
+                raise MalformedEvent("a $default-route event needs httpMethod and path")
+            method, path = event.httpMethod.upper(), _route_path(event.path, arn.stage)
+        else:
+            assert arn.method is not None and arn.path is not None
+            _same_request(arn, event.httpMethod, event.path)
+            method, path = arn.method, arn.path
+    route_key = ctx.routeKey or (f"{method} {event.resource}" if event.resource else None)
     return AccessRequest(
-        kind=EventKind.REST_REQUEST,
+        kind=kind,
+        shape=_shape(arn),
         arn=arn,
-        method=(event.httpMethod or arn.method).upper(),
-        path=arn.path,
+        method=method,
+        path=path,
         source_ip=ctx.identity.sourceIp,
         request_id=ctx.requestId,
         user_agent=ctx.identity.userAgent,
         tenant_hint=headers.get(tenant_header.lower()) or None,
-        route_key=f"{(event.httpMethod or arn.method).upper()} {event.resource}"
-        if event.resource
-        else None,
-        credentials=_credentials_from_headers(headers, prefix),
+        route_key=route_key,
+        credentials=credentials,
     )
 
 
 def _parse_http_v2(event: _HttpV2Event, prefix: str, tenant_header: str) -> AccessRequest:
-    arn = ExecuteApiArn.parse(event.routeArn)
+    arn = _parse_arn(event.routeArn)
+    if arn.route == "$connect":
+        raise UnsupportedRoute("an HTTP API event cannot name the $connect route")
     headers = _merge_headers(event.headers)
     http = event.requestContext.http
+    raw_path = event.rawPath if event.rawPath is not None else http.path
+    if arn.route == "$default":
+        method, path = http.method.upper(), _route_path(raw_path, arn.stage)
+    else:
+        assert arn.method is not None and arn.path is not None
+        _same_request(arn, http.method, raw_path)
+        method, path = arn.method, arn.path
     return AccessRequest(
         kind=EventKind.HTTP_V2,
+        shape=_shape(arn),
         arn=arn,
-        method=http.method.upper(),
-        path=arn.path,
+        method=method,
+        path=path,
         source_ip=http.sourceIp,
         request_id=event.requestContext.requestId,
         user_agent=http.userAgent,

@@ -103,25 +103,31 @@ def test_usage_identifier_key_for_api_key_callers(
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("event", "reason"),
     [
-        None,
-        [],
-        "TOKEN",
-        {},
-        {"type": "TOKEN"},
-        {"type": "TOKEN", "methodArn": "not-an-arn", "authorizationToken": "x"},
-        {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:1:api"},
-        {"type": "WEBSOCKET", "methodArn": "x"},
-        {"version": "2.0", "type": "REQUEST", "routeArn": "x"},
-        {"type": "REQUEST", "methodArn": 42},
+        (None, "not_an_authorizer_event"),
+        ([], "not_an_authorizer_event"),
+        ("TOKEN", "not_an_authorizer_event"),
+        ({}, "not_an_authorizer_event"),
+        ({"type": "WEBSOCKET", "methodArn": "x"}, "not_an_authorizer_event"),
+        ({"type": "TOKEN"}, "malformed_event"),
+        (
+            {"type": "TOKEN", "methodArn": "not-an-arn", "authorizationToken": "x"},
+            "malformed_event",
+        ),
+        (
+            {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:1:api"},
+            "malformed_event",
+        ),
+        ({"version": "2.0", "type": "REQUEST", "routeArn": "x"}, "malformed_event"),
+        ({"type": "REQUEST", "methodArn": 42}, "malformed_event"),
     ],
 )
-def test_malformed_events_are_401_with_reason(world: World, event: Any) -> None:
+def test_malformed_events_are_401_with_reason(world: World, event: Any, reason: str) -> None:
     result = world.authorizer.authorize(event)
     assert result.unauthorized and result.response is None
     assert result.audit.decision == "unauthorized"
-    assert result.audit.reason == "malformed_event"
+    assert result.audit.reason == reason
 
 
 # --- credentials -----------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_unexpected_error_while_deciding_is_deny(
     def broken(**_: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(module, "build_policy", broken)
+    monkeypatch.setattr(module, "build_base", broken)
     result = world.authorizer.authorize(
         rest_token_event(f"Bearer {world.token()}", "GET", "/orders")
     )

@@ -201,12 +201,12 @@ def test_a_policy_that_cannot_express_the_decision_consumes_no_quota(
     import dataclasses
 
     import gatekeeper.authorizer as module
-    from gatekeeper.policy_builder import build_policy as real
+    from gatekeeper.policy_builder import policy_for_request as real
 
-    def refusing(**kwargs: Any) -> Any:
-        return dataclasses.replace(real(**kwargs), allows_request=False)
+    def refusing(*args: Any) -> Any:
+        return dataclasses.replace(real(*args), allows_request=False)
 
-    monkeypatch.setattr(module, "build_policy", refusing)
+    monkeypatch.setattr(module, "policy_for_request", refusing)
     event = rest_token_event(f"Bearer {limited.token()}", "GET", "/health")
     result = limited.authorizer.authorize(event)
     assert result.audit.decision == "deny" and result.audit.reason == "policy_mismatch"

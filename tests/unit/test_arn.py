@@ -68,7 +68,6 @@ def test_sample_events_parse(name: str) -> None:
         "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod",
         f"{PREFIX}/prod/get/orders",  # verbs are upper case
         f"{PREFIX}/prod/FETCH/orders",
-        f"{PREFIX}/prod/*/orders",
         f"{PREFIX}/prod/GET/orders/*",  # would become a wildcard in the policy
         f"{PREFIX}/prod/GET/orders/?",
         f"{PREFIX}/prod/GET/orders//1",
@@ -118,3 +117,32 @@ def test_frozen() -> None:
     arn = ExecuteApiArn.parse(f"{PREFIX}/prod/GET/orders/12")
     with pytest.raises(ValidationError):
         arn.path = "/admin"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "route", "wildcard"),
+    [
+        (f"{PREFIX}/$default/$default", "$default", False),  # HTTP API catch-all route
+        (f"{PREFIX}/prod/$default", "$default", False),
+        (f"{PREFIX}/prod/$connect", "$connect", False),  # WebSocket connect
+        (f"{PREFIX}/*/GET/", None, True),  # the console's "Test authorizer"
+        (f"{PREFIX}/prod/*/orders", None, True),
+    ],
+)
+def test_route_and_console_forms(raw: str, route: str | None, wildcard: bool) -> None:
+    arn = ExecuteApiArn.parse(raw)
+    assert (arn.route, arn.wildcard, arn.arn) == (route, wildcard, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"{PREFIX}/prod/$disconnect",  # never authorized by API Gateway
+        f"{PREFIX}/prod/$default/orders",
+        f"{PREFIX}/prod/POST/{{proxy+}}",  # SAM's template placeholder, not a request
+        f"{PREFIX}/*/*/orders/*",
+    ],
+)
+def test_other_route_forms_are_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="ARN"):
+        ExecuteApiArn.parse(raw)

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_MAJOR = "1"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # 1.2: event_shape
 AuditDecision = Literal["allow", "deny", "unauthorized"]
 AuditEventType = Literal["authorization", "admin_change"]
 
@@ -85,6 +85,9 @@ class AuditEvent(BaseModel):
     key_id: str | None = None
     roles: tuple[str, ...] = ()
     event_kind: str | None = None
+    event_shape: str | None = Field(
+        default=None, description="request, default_route, connect or test_invoke."
+    )
     api_id: str | None = None
     stage: str | None = None
     method: str | None = None

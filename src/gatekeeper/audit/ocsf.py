@@ -42,7 +42,7 @@ _API_ACTIVITY = {
 _SEVERITY = {"allow": (1, "Informational"), "deny": (2, "Low"), "unauthorized": (3, "Medium")}
 _GATEKEEPER_ONLY = (
     "schema_version", "event_type", "decision", "reason", "tenant", "auth_method", "issuer",
-    "key_id", "roles", "event_kind", "api_id", "stage", "route_key", "matched_rule",
+    "key_id", "roles", "event_kind", "event_shape", "api_id", "stage", "route_key", "matched_rule",
     "policy_scope", "config_version", "latency_ms", "rate_limit", "change",
 )  # fmt: skip
 

@@ -8,18 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from gatekeeper.identity.principal import Principal
 from gatekeeper.rbac.model import (
     DEFAULT_TENANT,
+    HTTP_METHODS,
     Permission,
     RbacSnapshot,
     RoleAssignment,
     split_path,
 )
+
+if TYPE_CHECKING:
+    from gatekeeper.arn import ExecuteApiArn
+
+
+class WildcardRequest(Protocol):
+    """What :func:`evaluate_wildcard` reads of an access request."""
+
+    @property
+    def arn(self) -> ExecuteApiArn: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
 
 DecisionReason = Literal["allowed", "explicit_deny", "no_matching_permission"]
 
@@ -94,3 +110,40 @@ def evaluate(grants: Iterable[Grant], method: str, path: str, tenant: str | None
     if allow is not None:
         return Decision(allowed=True, reason="allowed", matched_rule=allow.rule_id)
     return Decision(allowed=False, reason="no_matching_permission")
+
+
+_ANY_OTHER_STAGE = "\x00"  # a stage no permission can name
+
+
+def evaluate_wildcard(
+    snapshot: RbacSnapshot,
+    roles: Iterable[str],
+    request: WildcardRequest,
+    tenant: str | None,
+) -> Decision:
+    """The console's "Test authorizer" form: ``*`` as the stage or the verb stands for every
+    value, so the request is allowed only if it is allowed for each of them (else the first
+    denial is the answer). Fail closed: a test can never show more than any real request gets."""
+    names = tuple(roles)
+    arn = request.arn
+    stages: tuple[str, ...] = (arn.stage,)
+    if arn.stage == "*":
+        named = {
+            p.stage
+            for name in names
+            if (role := snapshot.roles.get(name)) is not None
+            for p in role.permissions
+            if p.stage is not None
+        }
+        stages = (*sorted(named), _ANY_OTHER_STAGE)
+    methods = HTTP_METHODS if request.method == "*" else (request.method,)
+    allowed: Decision | None = None
+    for stage in stages:
+        grants = grants_for(snapshot, names, arn.api_id, stage)
+        for method in methods:
+            decision = evaluate(grants, method, request.path, tenant)
+            if not decision.allowed:
+                return decision
+            allowed = allowed or decision
+    assert allowed is not None
+    return allowed
