@@ -11,6 +11,7 @@ import pytest
 from gatekeeper import cli
 from gatekeeper.admin import access_file
 from gatekeeper.rate_limit.rules import LimitRule
+from gatekeeper.rbac.model import ApiRoutes
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from tests.conftest import COUNTERS, TABLE
@@ -291,3 +292,122 @@ def test_cli_audits_into_the_audit_stream_when_named(
     event = AuditEvent.model_validate_json(record["Data"])
     assert event.event_type == "admin_change" and event.change is not None
     assert event.change.operation == "create"
+
+
+def _cdk_catalog(dynamodb: DynamoDBClient, api_id: str, stage: str) -> None:
+    """What the CDK construct's custom resource writes (see authorizer_construct.py)."""
+    doc = json.dumps({"api_id": api_id, "stage": stage, "routes": ["GET /orders"]})
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "RBAC"},
+            "sk": {"S": f"API#{api_id}#{stage}"},
+            "doc": {"S": doc},
+            "kind": {"S": "ApiRoutes"},
+            "managed_by": {"S": "cdk:Gatekeeper"},
+        },
+    )
+
+
+def test_apply_keeps_the_catalogs_the_cdk_construct_owns(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's deploy walk-through: cdk deploy writes catalogs, then the sample is applied."""
+    _cdk_catalog(dynamodb, "restapi123", "prod")
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE))
+    assert code == 0 and "keep api restapi123/prod (managed by cdk:Gatekeeper)" in out
+    assert "delete" not in out.replace("0 to delete", "")
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(SAMPLE), "--json")
+    assert code == 0  # no deletion, so no --yes needed
+    assert json.loads(out)["kept"] == [
+        {"resource_type": "api", "resource_id": "restapi123/prod", "owner": "cdk:Gatekeeper"}
+    ]
+    apis = {(a.api_id, a.stage) for a in DynamoConfigStore(dynamodb, TABLE).load_snapshot().apis}
+    assert ("restapi123", "prod") in apis
+    # an unmarked catalog the file does not list is still managed by the file: deleted
+    DynamoConfigStore(dynamodb, TABLE).put(
+        ApiRoutes(api_id="manual", stage="dev", routes=("GET /x",))
+    )
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE))
+    assert "- delete api manual/dev" in out and "keep api restapi123/prod" in out
+
+
+def test_an_empty_section_that_deletes_everything_needs_force(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "policy", "apply", "-f", str(SAMPLE))[0] == 0
+    store = DynamoConfigStore(dynamodb, TABLE)
+    version = store.get_version()
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("limits: []\n")
+    code, _, err = run(capsys, "policy", "plan", "-f", str(empty))
+    assert code == 1 and "limits: [] deletes all" in err and "--force" in err
+    code, _, err = run(capsys, "policy", "apply", "-f", str(empty), "--yes")
+    assert code == 1 and store.get_version() == version
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(empty), "--yes", "--force")
+    assert code == 0 and "- delete limit" in out
+    assert store.load_snapshot().limits == ()
+
+
+def test_duplicate_keys_are_an_error_naming_the_line_unless_forced(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("roles:\n  a: {description: one}\n  a: {description: two}\n")
+    code, _, err = run(capsys, "policy", "apply", "-f", str(dup))
+    assert code == 1 and f"{dup}: line 3, column 3: duplicate key 'a'" in err
+    assert DynamoConfigStore(dynamodb, TABLE).get_version() == 0
+    code, _, _ = run(capsys, "policy", "apply", "-f", str(dup), "--force")
+    assert code == 0
+    assert DynamoConfigStore(dynamodb, TABLE).load_snapshot().roles["a"].description == "two"
+
+
+def test_permissions_matching_no_catalogued_route_are_warned_about(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = SAMPLE.read_text().replace("path: /health", "path: /helth")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text)
+    code, _, err = run(capsys, "policy", "plan", "-f", str(typo))
+    assert code == 0
+    assert "warning: permission matches no catalogued route: public: GET /helth" in err
+    assert "warning" not in run(capsys, "policy", "plan", "-f", str(SAMPLE))[2]
+
+
+def test_claim_mappings_read_as_claims_and_export_json_is_json(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE))
+    assert "+ create claim_mapping scope=orders:read (issuer: any)" in out
+    assert "+ create claim_mapping groups=platform-admins (issuer: corp)" in out
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE), "--json")
+    labels = {
+        c["label"] for c in json.loads(out)["changes"] if c["resource_type"] == "claim_mapping"
+    }
+    assert labels == {"scope=orders:read (issuer: any)", "groups=platform-admins (issuer: corp)"}
+    assert run(capsys, "policy", "apply", "-f", str(SAMPLE))[0] == 0
+    code, out, _ = run(capsys, "policy", "export", "--json")
+    exported = json.loads(out)
+    assert code == 0 and exported["version"] == 1
+    assert exported == json.loads(json.dumps(access_file.parse(SAMPLE.read_text()).model_dump(
+        mode="json", exclude_defaults=True, exclude_none=True
+    ) | {"version": 1}))  # fmt: skip
+
+
+def test_a_missing_audit_stream_stops_the_change_before_it_is_made(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "keys", "create", "--principal", "svc:p", "--audit-stream", "nope")
+    assert code == 1 and "stream 'nope' not found" in err
+    code, out, _ = run(capsys, "keys", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_revoking_twice_succeeds(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "keys", "create", "--principal", "svc:p", "--json")
+    key_id = json.loads(out)["key"]["key_id"]
+    for _ in range(2):
+        code, out, _ = run(capsys, "keys", "revoke", key_id)
+        assert code == 0 and f"Key {key_id} is revoked." in out

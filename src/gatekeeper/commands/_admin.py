@@ -144,10 +144,12 @@ def duration(text: str) -> int:
 
 
 def human_duration(seconds: float) -> str:
-    """``15m``, ``2h5m``, ``3d`` (largest two units)."""
-    left = int(abs(seconds))
+    """``15m``, ``2h5m``, ``3d4h`` (largest two units; rounded to the smaller one)."""
+    left = round(abs(seconds))
     if left < 60:
         return f"{left}s"
+    step = 3600 if left >= 86_400 else 60
+    left = (left + step // 2) // step * step
     out: list[str] = []
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
         if left >= size and len(out) < 2:
