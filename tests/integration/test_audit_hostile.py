@@ -132,7 +132,7 @@ def invoke(module: ModuleType, event: Any) -> Any:
     return module.lambda_handler(event, LocalLambdaContext())
 
 
-OK = {"batchItemFailures": []}
+OK: dict[str, list[Any]] = {"batchItemFailures": []}
 
 
 # --- a record the sink cannot archive is quarantined; the batch goes on ------------------------
