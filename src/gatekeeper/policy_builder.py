@@ -37,7 +37,7 @@ from typing import Any, Literal
 from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.rbac.evaluator import Grant, evaluate
-from gatekeeper.rbac.model import HTTP_METHODS, Effect, parse_route, split_path
+from gatekeeper.rbac.model import DEFAULT_ROUTE, HTTP_METHODS, Effect, parse_route, split_path
 
 Verdict = Literal["allow", "deny", "implicit_deny"]
 PolicyScope = Literal["api", "request"]
@@ -267,7 +267,7 @@ def _catalog(routes: Sequence[str]) -> tuple[_Route, ...]:
 
 
 def _route(route: str) -> tuple[_Route, ...]:
-    if route.strip() == "$default":
+    if route.strip() == DEFAULT_ROUTE:
         return _EVERY_PATH
     verb, path = parse_route(route)
     verbs = _ALL_VERBS if verb == "ANY" else frozenset({verb})

@@ -720,3 +720,15 @@ def test_context_values_must_be_scalars(context: Mapping[Any, Any]) -> None:
         rest_response("user-1", _result(), context)
     with pytest.raises(TypeError, match="context"):
         http_simple_response(True, context)
+
+
+def test_a_default_route_catalog_is_checked_over_every_path() -> None:
+    """An HTTP API whose catalog is only ``$default``: api scope where RBAC can be expressed,
+    including the root, which ``ANY /{proxy+}`` alone would not cover."""
+    grants = as_grants([allow("/orders/{id}", "GET"), allow("/", "GET")])
+    result = build_policy(
+        arn=request("GET", "/orders/o-1"), grants=grants, tenant=None, routes=["$default"]
+    )
+    assert result.scope == "api" and result.allows_request
+    assert_matches_rbac(result, grants, None, ["ANY /{proxy+}", "GET /"])
+    assert f"{BASE}/GET/orders/*/*" in resources(result)["Deny"]  # the witness Deny

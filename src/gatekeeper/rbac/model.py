@@ -153,8 +153,18 @@ class ApiRoutes(BaseModel):
 _ROUTE_PARAM = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\+?\}$")
 
 
+DEFAULT_ROUTE = "$default"
+"""An HTTP API's catch-all route: every verb, every path not matched by another route."""
+
+
 def parse_route(route: str) -> tuple[str, str]:
-    """Split ``"GET /orders/{id}"`` into verb and path; raises ``ValueError`` when malformed."""
+    """Split ``"GET /orders/{id}"`` into verb and path; raises ``ValueError`` when malformed.
+
+    ``$default`` reads as ``ANY /{proxy+}`` (it also takes ``/``, which callers that need the
+    exact set, like the policy builder, handle themselves).
+    """
+    if route.strip() == DEFAULT_ROUTE:
+        return "ANY", "/{proxy+}"
     verb, sep, path = route.strip().partition(" ")
     verb = verb.upper()
     if not sep or verb not in (*HTTP_METHODS, "ANY") or not path.startswith("/"):
