@@ -250,3 +250,79 @@ def test_cli_verify_on_s3_exits_1_and_names_the_object(
     expected = {"edit": "MODIFIED", "delete": "DELETED", "swap": "REORDERED", "insert": "INSERTED"}
     assert f"{expected[tamper]}" in out and target in out
     assert "FAILED" in out
+
+
+# --- quarantine markers are attack evidence: chained and signed like archive objects -----------
+def quarantined_archive(clock: FakeClock | None = None) -> tuple[MemoryObjectStore, list[str]]:
+    memory = MemoryObjectStore()
+    sink = make_sink(memory, clock)
+    payloads = [b"{not json", json.dumps(event(1).model_dump(mode="json")).encode(), b"[1]"]
+    assert run(sink, kinesis_event(payloads)) == []
+    keys = sorted(k for k in memory.objects if "/quarantine/" in k)
+    assert len(keys) == 2 and verify_archive(memory, public_key, Layout("audit/")).ok
+    return memory, keys
+
+
+def test_deleting_or_editing_quarantined_evidence_is_a_finding() -> None:
+    memory, keys = quarantined_archive()
+    stored = memory.objects[keys[1]]
+    memory.objects[keys[1]] = type(stored)(stored.body.replace(b"[1]", b"[2]"), stored.metadata)
+    del memory.objects[keys[0]]
+    assert sorted(findings(memory)) == [("deleted", keys[0]), ("modified", keys[1])]
+
+
+def test_pending_quarantine_markers_are_held_to_the_state() -> None:
+    memory = MemoryObjectStore()
+    sink = make_sink(memory, digest_interval_seconds=3600)
+    assert run(sink, kinesis_event([b"{not json"])) == []
+    [key] = [k for k in memory.objects if "/quarantine/" in k]
+    del memory.objects[key]
+    assert findings(memory) == [("deleted", key)]
+
+
+def test_a_retry_adopts_the_quarantine_marker_it_wrote_even_hours_later() -> None:
+    """The marker's key follows the record's Kinesis arrival, not the clock of the attempt."""
+    from gatekeeper.testing.audit_events import kinesis_record
+
+    memory = MemoryObjectStore()
+    broken = {"on": True}
+    store = FlakyStore(memory, lambda key, op: broken["on"] and "/state/" in key and op == "put")
+    clock = FakeClock(T0 + HOUR)
+    sink = make_sink(store, clock)
+    batch = {"Records": [kinesis_record(b"{not json", 0, arrival=T0)]}
+    assert run(sink, batch) == [sequence_number(0)]
+    broken["on"] = False
+    clock.advance(3 * HOUR)
+    assert run(sink, batch) == []
+    assert len([k for k in memory.objects if "/quarantine/" in k]) == 1
+    report = verify_archive(memory, public_key, Layout("audit/"))
+    assert report.ok, report.findings
+
+
+def test_quarantine_objects_written_before_chaining_still_verify() -> None:
+    """Archives from before this change hold unchained markers: not findings (not INSERTED)."""
+    memory, _ = quarantined_archive()
+    memory.put("audit/quarantine/dt=2026-11-01/hour=00/old.1-0.json", b"{}", "application/json")
+    assert verify_archive(memory, public_key, Layout("audit/")).ok
+
+
+def test_cli_verify_names_a_deleted_quarantine_marker_on_s3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = "gatekeeper-audit-quarantine"
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(SIGNER.public_key_pem())
+    argv = ["archive", "verify", "--bucket", bucket, "--prefix", "audit/", "--public-key", str(pem)]
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        store = S3ObjectStore(s3, bucket)
+        payloads = [json.dumps(event(1).model_dump(mode="json")).encode(), b"<script>evil</script>"]
+        assert run(make_sink(store), kinesis_event(payloads)) == []
+        assert cli.main(argv) == 0
+        [key] = store.list("audit/quarantine/")
+        s3.delete_object(Bucket=bucket, Key=key)
+        capsys.readouterr()
+        assert cli.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "DELETED" in out and key in out

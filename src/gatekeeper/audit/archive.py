@@ -271,36 +271,64 @@ class ArchiveWriter:
                 if existing is None:
                     raise
                 body, digest = existing.body, sha256_hex(existing.body)
-                link = chain_link(state.head, key, digest)
                 ids = {json.loads(row)["metadata"]["uid"] for row in _lines(body)}
                 written = [line for line in remaining if line.event_id in ids]
                 if not written:
                     raise RuntimeError(f"{key} exists but holds none of these events") from None
                 remaining = [line for line in remaining if line.event_id not in ids]
                 archived.update(ids)
-            if all(entry.key != key for entry in state.pending):
-                state.pending.append(
-                    ObjectEntry(
-                        key=key,
-                        sha256=digest,
-                        prev=state.head,
-                        link=link,
-                        first=written[0].pos,
-                        last=written[-1].pos,
-                        events=len(_lines(body)),
-                    )
-                )
-                state.head = link
-                state.objects_written += 1
-                if state.pending_since is None:
-                    state.pending_since = self._clock()
+            self._chain(state, key, digest, written[0].pos, written[-1].pos, len(_lines(body)))
             archived.update(line.event_id for line in written)
         return archived
 
-    def write_quarantine(self, chain: str, pos: Pos, document: dict[str, Any]) -> str:
-        key = self.layout.quarantine_key(chain, partition(int(self._clock() * 1000)), pos)
-        self.store.put(key, json.dumps(document, sort_keys=True).encode(), "application/json")
+    def write_quarantine(
+        self, state: ShardState, pos: Pos, document: dict[str, Any], at: float | None = None
+    ) -> str:
+        """Quarantine one item and chain the marker like an archive object: evidence of an
+        attack is covered by the digests, so deleting or editing it is a ``verify`` finding.
+
+        The key is deterministic (``pos`` and the hour of ``at``, the record's arrival, else
+        now) and written once, so a retry adopts the marker an earlier attempt wrote.
+        """
+        when = self._clock() if at is None else at
+        try:
+            part = partition(int(when * 1000))
+        except OutOfRange:
+            part = partition(int(self._clock() * 1000))
+        key = self.layout.quarantine_key(state.chain, part, pos)
+        body = json.dumps(document, sort_keys=True).encode()
+        digest = sha256_hex(body)
+        link = chain_link(state.head, key, digest)
+        metadata = {"sha256": digest, "chain-link": link, "chain-prev": state.head,
+                    "first-pos": f"{pos[0]}-{pos[1]}", "last-pos": f"{pos[0]}-{pos[1]}",
+                    "events": "0"}  # fmt: skip
+        try:
+            self.store.create(key, body, metadata, "application/json")
+        except AlreadyExists:
+            existing = self.store.get(key)
+            if existing is None:
+                raise
+            digest = sha256_hex(existing.body)
+        self._chain(state, key, digest, pos, pos, events=0)
         return key
+
+    def _chain(
+        self, state: ShardState, key: str, digest: str, first: Pos, last: Pos, events: int
+    ) -> None:
+        """Append ``key`` to the shard's chain (once: an adopted object may be chained already)."""
+        if any(entry.key == key for entry in state.pending):
+            return
+        link = chain_link(state.head, key, digest)
+        state.pending.append(
+            ObjectEntry(
+                key=key, sha256=digest, prev=state.head, link=link, first=first, last=last,
+                events=events,
+            )
+        )  # fmt: skip
+        state.head = link
+        state.objects_written += 1
+        if state.pending_since is None:
+            state.pending_since = self._clock()
 
     # --- digests -------------------------------------------------------------------------------
     def digest_due(self, state: ShardState) -> bool:

@@ -72,6 +72,7 @@ class SinkRecord:
     data: bytes
     ordered: bool = True
     items: tuple[Item, ...] | None = None
+    arrival: float | None = None  # epoch seconds (Kinesis arrival): a quarantine marker's hour
 
 
 UNRECOGNISED_STREAM = "unrecognised"
@@ -128,7 +129,8 @@ def _from_kinesis(record: Any) -> SinkRecord:
     event_id, source = record.get("eventID"), record.get("eventSourceARN")
     shard = event_id.split(":", 1)[0] if isinstance(event_id, str) else "unknown-shard"
     stream = source.rsplit("/", 1)[-1] if isinstance(source, str) else "unknown-stream"
-    data = kinesis.get("data")
+    data, arrived = kinesis.get("data"), kinesis.get("approximateArrivalTimestamp")
+    arrival = float(arrived) if isinstance(arrived, int | float) and arrived > 0 else None
     try:
         decoded = base64.b64decode(data, validate=True) if isinstance(data, str) else None
     except (binascii.Error, ValueError):
@@ -136,8 +138,8 @@ def _from_kinesis(record: Any) -> SinkRecord:
     if decoded is None:
         raw = _dump(record)[: DEFAULT_LIMITS.keep_chars]
         bad = Undecodable("kinesis.data is not base64", raw)
-        return SinkRecord(seq, _safe(shard), _safe(stream), b"", items=(bad,))
-    return SinkRecord(seq, _safe(shard), _safe(stream), decoded)
+        return SinkRecord(seq, _safe(shard), _safe(stream), b"", items=(bad,), arrival=arrival)
+    return SinkRecord(seq, _safe(shard), _safe(stream), decoded, arrival=arrival)
 
 
 def record_from_logs_event(event: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> SinkRecord:
@@ -163,6 +165,7 @@ def record_from_logs_event(event: Mapping[str, Any], limits: Limits = DEFAULT_LI
     events = document.get("logEvents")
     head = events[0] if isinstance(events, list) and events else None
     first = head.get("id") if isinstance(head, dict) else None
+    stamp = head.get("timestamp") if isinstance(head, dict) else None
     seq = _position(first if isinstance(first, str) else json.dumps(document)[:4096])
     items = tuple(decode_logs_payload(document, limits)) if "messageType" in document else None
     if items is None:
@@ -174,6 +177,7 @@ def record_from_logs_event(event: Mapping[str, Any], limits: Limits = DEFAULT_LI
         data=b"",
         ordered=False,
         items=items,
+        arrival=stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else None,
     )
 
 
@@ -360,9 +364,11 @@ class AuditSink:
                 adopted += sorted(ids - {line.event_id for line in chunk})
                 result.objects += [entry.key for entry in state.pending[before:]]
         stored: set[Pos] = set()
+        arrival = {int(r.sequence_number): r.arrival for r in records}
         for pos, document in quarantine.items():
             try:
-                result.quarantined.append(self.writer.write_quarantine(chain, pos, document))
+                key = self.writer.write_quarantine(state, pos, document, at=arrival.get(pos[0]))
+                result.quarantined.append(key)
                 stored.add(pos)
             except Exception:
                 self._log.exception("quarantine write failed")
