@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from gatekeeper.commands._admin import add_global_options
+from gatekeeper.commands._admin import add_global_options, apply_stack_outputs
 
 COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.demo",
@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        apply_stack_outputs(args)
         code: int = args.func(args)
         return code
     except KeyboardInterrupt:

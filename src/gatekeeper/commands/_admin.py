@@ -70,6 +70,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "(default: $GATEKEEPER_ENDPOINT_URL)",
     )
     aws.add_argument(
+        "--stack-outputs",
+        metavar="FILE",
+        default=default(os.environ.get("GATEKEEPER_STACK_OUTPUTS")),
+        help="`cdk deploy --outputs-file` JSON of the Gatekeeper stack: tables, region, audit "
+        "stream, archive bucket, prefix and signing key where not given otherwise "
+        "(default: $GATEKEEPER_STACK_OUTPUTS)",
+    )
+    aws.add_argument(
         "--config-table",
         default=default(os.environ.get("GATEKEEPER_CONFIG_TABLE")),
         help="config table (default: $GATEKEEPER_CONFIG_TABLE)",
@@ -79,6 +87,41 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         default=default(os.environ.get("GATEKEEPER_COUNTERS_TABLE")),
         help="counters table, for usage and blocks (default: $GATEKEEPER_COUNTERS_TABLE)",
     )
+
+
+STACK_OUTPUTS: dict[str, str] = {
+    "config_table": "ConfigTableName",
+    "counters_table": "CountersTableName",
+    "region": "Region",
+    "audit_stream": "AuditStreamName",
+    "bucket": "ArchiveBucketName",
+    "prefix": "ArchivePrefix",
+    "kms": "DigestSigningKeyArn",
+}
+"""Option of the CLI -> output of the stack (infra/cdk/gatekeeper_cdk/stack.py) that fills it."""
+
+
+def apply_stack_outputs(args: argparse.Namespace) -> None:
+    """Fill options left unset (no flag, no environment variable) from ``--stack-outputs``."""
+    path = getattr(args, "stack_outputs", None)
+    if not path:
+        return
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    stacks = [v for v in dict(data).values() if isinstance(v, dict) and "ConfigTableName" in v]
+    if len(stacks) != 1:
+        raise UsageError(
+            f"{path}: expected the outputs of one Gatekeeper stack "
+            f"(cdk deploy --outputs-file), found {len(stacks)}"
+        )
+    outputs = stacks[0]
+    for attr, name in STACK_OUTPUTS.items():
+        if attr == "kms" and getattr(args, "public_key", None):
+            continue  # the operator named a key file
+        if hasattr(args, attr) and getattr(args, attr) is None and name in outputs:
+            setattr(args, attr, str(outputs[name]))
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -44,17 +44,18 @@ def register(commands: Any) -> None:
     )
     verify.add_argument(
         "--prefix",
-        default=os.environ.get("GATEKEEPER_AUDIT_PREFIX", STACK_PREFIX),
-        help=f"archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else {STACK_PREFIX!r}, "
-        "the stack's)",
+        default=os.environ.get("GATEKEEPER_AUDIT_PREFIX"),
+        help="archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else the stack outputs' "
+        f"ArchivePrefix, else {STACK_PREFIX!r}, the stack's)",
     )
-    key = verify.add_mutually_exclusive_group(required=True)
+    key = verify.add_mutually_exclusive_group()
     key.add_argument("--public-key", help="PEM file of the digest signing key")
     key.add_argument(
         "--kms",
         metavar="KEY_ID",
-        help="the sink's KMS signing key (id, ARN or alias); its public key (GetPublicKey) must "
-        "verify every digest, whatever key a digest names",
+        help="the sink's KMS signing key (id, ARN or alias; default: the stack outputs' "
+        "DigestSigningKeyArn); its public key (GetPublicKey) must verify every digest, "
+        "whatever key a digest names",
     )
     verify.set_defaults(func=run_verify)
 
@@ -66,7 +67,12 @@ def run_verify(args: argparse.Namespace) -> int:
     from gatekeeper.audit.verify import check_public_key, verify_archive
 
     if not args.bucket:
-        raise UsageError("no bucket: pass --bucket or set GATEKEEPER_AUDIT_BUCKET")
+        raise UsageError(
+            "no bucket: pass --bucket, set GATEKEEPER_AUDIT_BUCKET, or use --stack-outputs"
+        )
+    if not args.public_key and not args.kms:
+        raise UsageError("no key to verify with: pass --public-key FILE or --kms KEY_ID")
+    prefix = STACK_PREFIX if args.prefix is None else args.prefix
     if args.public_key:
         with open(args.public_key, "rb") as handle:
             pem = handle.read()
@@ -83,11 +89,11 @@ def run_verify(args: argparse.Namespace) -> int:
     report = verify_archive(
         store,
         lambda _key_id: pem,
-        Layout(args.prefix),
+        Layout(prefix),
         progress=None if args.json else Progress("verifying"),
     )
-    where = f"s3://{args.bucket}/{args.prefix}"
-    hint = _prefix_hint(store, args.prefix) if report.empty else None
+    where = f"s3://{args.bucket}/{prefix}"
+    hint = _prefix_hint(store, prefix) if report.empty else None
     if args.json:
         print_json(report_json(report, where, hint))
         return 0 if report.ok else 1
