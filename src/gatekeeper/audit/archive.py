@@ -2,9 +2,10 @@
 
 Modelled on CloudTrail's log file integrity validation:
 
-- every archive object's SHA-256 is chained to the previous object written for the same
-  Kinesis shard: ``link = sha256(previous link \\n key \\n sha256(object))``, starting from
-  :func:`genesis_link`; the link and its predecessor are also stored in the object's metadata;
+- every archive object's (and quarantine marker's) SHA-256 is chained to the previous object
+  written for the same Kinesis shard: ``link = sha256(previous link \\n key \\n sha256(object))``,
+  starting from :func:`genesis_link`; the link and its predecessor are also stored in the
+  object's metadata;
 - periodically (``digest_interval_seconds``) a digest object lists every object written since
   the previous digest (key, SHA-256, link, positions, event count), names the previous digest
   and its signature, and is signed over
@@ -21,6 +22,8 @@ Layout under the archive prefix::
 
     events/dt=YYYY-MM-DD/hour=HH/<chain>.<seq>-<idx>.jsonl.gz   OCSF records (Athena table)
     quarantine/dt=YYYY-MM-DD/hour=HH/<chain>.<seq>-<idx>.json    invalid records + the error
+                                                                 (chained like objects; hour of
+                                                                 the record's arrival)
     digests/<chain>/<index>.json                                 signed digests
     state/<chain>.json                                           the writer's state
 """
