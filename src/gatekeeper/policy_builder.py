@@ -532,9 +532,9 @@ def build_policy(
     """The policy to return for a request on ``arn`` by a caller holding ``grants``.
 
     ``routes`` is the API stage's route catalog (``"GET /orders/{id}"``, ``"ANY /{proxy+}"``,
-    ``"$default"``); without it only exact globs are kept. Grants for another API or stage are
-    ignored. The result's document is at most ``max_bytes`` of compact JSON and answers ``arn``
-    exactly as :func:`~gatekeeper.rbac.evaluator.evaluate` does, or denies it.
+    ``"$default"``); without it the policy is checked over every path. Grants for another API
+    or stage are ignored. The result's document is at most ``max_bytes`` of compact JSON and
+    answers ``arn`` exactly as :func:`~gatekeeper.rbac.evaluator.evaluate` does, or denies it.
     """
     assert arn.method is not None and arn.path is not None, "a request ARN, not a route ARN"
     applicable = [g for g in grants if g.permission.applies_to(arn.api_id, arn.stage)]
@@ -561,7 +561,7 @@ def build_base(
         return policy_size(_document(*_resources(candidate, base))) <= max_bytes
 
     try:
-        for candidate, scope in _candidates(rules, catalog, fits, full=routes is not None):
+        for candidate, scope in _candidates(rules, catalog, fits):
             allow, deny = _resources(candidate, base)
             return BasePolicy(allow, deny, scope)
     except _TooComplex:
@@ -591,8 +591,6 @@ def _candidates(
     rules: Sequence[_Rule],
     catalog: Sequence[_Route],
     fits: Callable[[_Candidate], bool],
-    *,
-    full: bool,
 ) -> Iterator[tuple[_Candidate, PolicyScope]]:
     """Policies that never allow what RBAC denies, each with the scope it was verified for:
     every exact one first, then the narrower ones.
@@ -613,18 +611,19 @@ def _candidates(
             exact_allow += globs
     narrower: list[_Candidate] = []
     first = _Candidate(_prune(allow), _prune(deny))
-    if full:  # every allow, plus Denies where it over-allows: per route, else per witness path
-        for deny_for in (_route_denies, _witness_denies):
-            refined = _refine(first, rules, catalog, fits, deny_for)
-            if refined is None:
-                continue
-            left = _mismatches(refined, rules, catalog, every_over=False)
-            if any(m.over_allow for m in left):
-                continue
-            if not left:
-                yield refined, "api"
-                return
-            narrower.append(refined)
+    # Every allow, plus Denies where it over-allows: per route, else per witness path (without
+    # a catalog, "every route" is every path: the same walk as for a ``$default`` route).
+    for deny_for in (_route_denies, _witness_denies):
+        refined = _refine(first, rules, catalog, fits, deny_for)
+        if refined is None:
+            continue
+        left = _mismatches(refined, rules, catalog, every_over=False)
+        if any(m.over_allow for m in left):
+            continue
+        if not left:
+            yield refined, "api"
+            return
+        narrower.append(refined)
     # Exact allows minus every deny can only be narrower than RBAC; still checked.
     safe = _Candidate(_prune(exact_allow), _prune(deny))
     if fits(safe):

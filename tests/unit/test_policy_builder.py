@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper import policy_builder
-from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.arn import ExecuteApiArn
+from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.policy_builder import (
     PolicyResult,
     build_policy,
@@ -472,16 +472,17 @@ def test_no_catalog_keeps_exact_globs_and_is_api_scoped() -> None:
     assert_matches_rbac(result, grants, None, CATALOG_WITH_PROXY)
 
 
-def test_no_catalog_drops_single_segment_wildcards() -> None:
+def test_no_catalog_denies_where_single_segment_wildcards_reach_deeper() -> None:
+    """Without a catalog every path is checked: ``GET/orders/*`` for ``/orders/{id}`` needs a
+    Deny of the deeper paths (and of ``/orders/``), then it is exact for every route."""
     perms, _ = PRINCIPALS["clerk"]
     grants = as_grants(perms)
     result = build_policy(arn=request("GET", "/orders/1"), grants=grants, tenant=None, routes=None)
-    assert result.scope == "request"
+    assert result.scope == "api"
     assert result.allows_request
     got = resources(result)
-    # the exact allow, the request itself, never ``GET/orders/*``; every deny is kept
-    assert sorted(got["Allow"]) == [resource("GET", "/orders/1"), resource("POST", "/orders")]
-    assert got["Deny"] == [f"{BASE}/DELETE/orders/*"]
+    assert sorted(got["Allow"]) == [resource("GET", "/orders/*"), resource("POST", "/orders")]
+    assert {f"{BASE}/GET/orders/*/*", f"{BASE}/DELETE/orders/*"} <= set(got["Deny"])
     assert_matches_rbac(result, grants, None, CATALOG_WITH_PROXY)
 
 
