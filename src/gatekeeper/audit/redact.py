@@ -84,8 +84,8 @@ def redact_event(event: AuditEvent) -> AuditEvent:
 
 _EVENT_TEXT = (
     "request_id", "reason", "principal_id", "tenant", "auth_method", "issuer", "key_id",
-    "event_kind", "api_id", "stage", "method", "path", "route_key", "source_ip", "user_agent",
-    "matched_rule", "policy_scope",
+    "event_kind", "event_shape", "api_id", "stage", "method", "path", "route_key", "source_ip",
+    "user_agent", "matched_rule", "policy_scope",
 )  # fmt: skip
 
 
