@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gatekeeper.commands._admin import add_global_options, apply_stack_outputs
 
@@ -44,8 +45,17 @@ def version() -> str:
         return "unknown"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        from gatekeeper.commands._errors import redact
+
+        self.exit(2, f"{self.prog}: error: {redact(message)} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gatekeeper",
         description="API authorization for AWS API Gateway. Options of the AWS group, --json "
         "and --debug go before or after the command.",

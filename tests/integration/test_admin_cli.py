@@ -411,3 +411,35 @@ def test_revoking_twice_succeeds(
     for _ in range(2):
         code, out, _ = run(capsys, "keys", "revoke", key_id)
         assert code == 0 and f"Key {key_id} is revoked." in out
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("yes", True), ("n", False), ("", False)])
+def test_on_a_terminal_apply_asks_before_deleting(
+    answer: str,
+    applied: bool,
+    dynamodb: DynamoDBClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    assert run(capsys, "policy", "apply", "-f", str(SAMPLE))[0] == 0
+    fewer = tmp_path / "fewer.yaml"
+    fewer.write_text(SAMPLE.read_text().replace("- rule_id: login-per-ip", "- rule_id: renamed"))
+    asked: list[str] = []
+
+    def reply(prompt: str) -> str:
+        asked.append(prompt)
+        return answer
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", reply)
+    code, _, err = run(capsys, "policy", "apply", "-f", str(fewer))
+    assert asked == ["Delete 1 item(s) as shown? Type 'yes' to apply: "]
+    limits = {r.rule_id for r in DynamoConfigStore(dynamodb, TABLE).load_snapshot().limits}
+    assert (code, "renamed" in limits, "login-per-ip" in limits) == (
+        (0, True, False) if applied else (1, False, True)
+    )
+    assert applied or "not confirmed" in err

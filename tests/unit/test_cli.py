@@ -260,3 +260,12 @@ def test_permissions_that_match_no_catalogued_route_are_found() -> None:
         "r: GET /orders api=other",
     ]
     assert unmatched_permissions([role], []) == []  # no catalog: nothing to check against
+
+
+def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["keys"], ["block", "add", "1.2.3.4", "--for", "15x"], ["nope"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "--help" in err, err

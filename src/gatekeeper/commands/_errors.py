@@ -47,7 +47,6 @@ def watch(client: Any) -> Any:
 
 def _remember(params: dict[str, Any], model: Any = None, **_: Any) -> None:
     _last_call.clear()
-    _last_call["endpoint"] = ""
     found = _find_resource(params)
     if found:
         _last_call["kind"], _last_call["name"] = found
