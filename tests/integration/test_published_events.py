@@ -45,9 +45,6 @@ from tests.published_events import REQUIRE_ENV, SamEvents, Unobtainable, sam_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PENDING_CORE: list[str] = []
-"""Case ids whose intended answer waits for the parser work in progress (skipped, not weakened)."""
-
 
 @pytest.fixture(scope="session")
 def sam() -> SamEvents:
@@ -182,11 +179,7 @@ CASES: dict[str, tuple[Build, Expect]] = {
 
 
 def cases() -> list[Any]:
-    pending = pytest.mark.skip(reason="PENDING_CORE: waits for the parser work in progress")
-    return [
-        pytest.param(case_id, id=case_id, marks=[pending] if case_id in PENDING_CORE else [])
-        for case_id in CASES
-    ]
+    return [pytest.param(case_id, id=case_id) for case_id in CASES]
 
 
 def request_arn(event: dict[str, Any]) -> str:
@@ -270,22 +263,10 @@ def authorizer_events() -> list[str]:
 
 
 AUTHORIZER_EVENTS = authorizer_events()
-PENDING_EVENTS: dict[str, str] = {
-    "http_api_v1.json": "has no multiValueHeaders, which Powertools' ApiGatewayAuthorizerRequest "
-    "requires (the 1.0 example Powertools carries has it; aws-lambda-go's and SAM's lack it)",
-}
-"""events/ files that fail Powertools' model (events/ is not ours to edit): skipped, reported."""
 
 
 def event_params() -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=[pytest.mark.skip(reason=PENDING_EVENTS[name])] if name in PENDING_EVENTS else [],
-        )
-        for name in AUTHORIZER_EVENTS
-    ]
+    return [pytest.param(name, id=name) for name in AUTHORIZER_EVENTS]
 
 
 def load_event(name: str) -> dict[str, Any]:
