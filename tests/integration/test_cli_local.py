@@ -100,3 +100,37 @@ def test_tables_create_needs_both_names(
     monkeypatch.delenv("GATEKEEPER_COUNTERS_TABLE", raising=False)
     assert cli.main(["tables", "create", "--config-table", "only-one"]) == 1
     assert "--counters-table" in capsys.readouterr().err
+
+
+def test_the_readme_block_runs_in_a_shell(tmp_path: Path) -> None:
+    """The block itself, in bash, in a scratch directory (its own port instead of 5000): the
+    server starts, the tables are created, the sample applied and a key minted."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    script = (
+        "\n".join(readme_local_block())
+        .replace(":5000", f":{port}")
+        .replace("-p 5000", f"-p {port}")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEKEEPER_"))}
+    done = subprocess.run(  # noqa: S603 - the README's own commands
+        ["/bin/bash", "-e", "-c", f"trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Table gatekeeper-config: created." in done.stdout
+    assert "API key (shown once, store it now): gk_" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "local-audit.jsonl").read_text().count('"admin_change"') > 1
