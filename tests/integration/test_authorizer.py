@@ -362,3 +362,50 @@ def test_warm_path_reads_nothing_from_dynamodb(world: World) -> None:
     world.clock.advance(5)
     world.authorizer.authorize(token_event)
     assert calls[cold:] == ["GetItem"]  # one version check; no reload: nothing changed
+
+
+def test_no_request_pays_a_policy_rebuild_after_the_first(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One build per (roles, tenant, API stage, config version), whatever the scope; a config
+    change is a new version and so one new build."""
+    import gatekeeper.authorizer as module
+    from gatekeeper.policy_builder import build_base as real
+    from gatekeeper.rbac.model import Permission, Role, RoleAssignment
+
+    # IAM globs cannot allow one invoice and deny the others: "request" scope, every time
+    odd = Role(
+        name="odd",
+        permissions=(
+            Permission(methods=("GET",), path="/orders/*"),
+            Permission(methods=("GET",), path="/orders/o-special/invoice"),
+        ),
+    )
+    world.store.put(odd, RoleAssignment(principal_id="corp:dave", tenant="acme", roles=("odd",)))
+    world.clock.advance(60)
+    builds: list[str] = []
+
+    def counting(**kwargs: Any) -> Any:
+        builds.append(kwargs["base"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, "build_base", counting)
+    token = world.token("dave")
+    routes = [
+        ("GET", "/orders/o-1"),
+        ("GET", "/orders/o-special/invoice"),
+        ("GET", "/orders/o-1/invoice"),
+        ("DELETE", "/orders/o-1"),
+    ]
+    scopes = set()
+    for method, path in routes * 3:
+        result = world.authorizer.authorize(rest_token_event(f"Bearer {token}", method, path))
+        assert result.response is not None
+        scopes.add(result.response["context"]["policyScope"])
+    assert scopes == {"request"}
+    assert len(builds) == 1
+    world.store.put(Role(name="spare", permissions=()))  # a new config version
+    world.clock.advance(60)
+    for method, path in routes:
+        world.authorizer.authorize(rest_token_event(f"Bearer {token}", method, path))
+    assert len(builds) == 2
