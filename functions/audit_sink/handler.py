@@ -64,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failed = set(result.failed)
     for name, value in (
         ("EventsArchived", len(result.archived)),
-        ("EventsQuarantined", len(result.quarantined)),
+        ("EventsQuarantined", result.quarantined_items),
         ("EventsDuplicate", result.duplicates),
         ("RecordsFailed", len(failed)),
         ("ItemsCut", sum(result.cut.values())),

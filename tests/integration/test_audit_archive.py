@@ -89,7 +89,7 @@ def test_malformed_records_go_to_quarantine_with_the_error_and_no_secret() -> No
     assert archived_ids(memory) == [event(1).event_id]
     quarantined = {k: json.loads(v.body) for k, v in memory.objects.items() if "/quarantine/" in k}
     assert len(quarantined) == 2
-    errors = " ".join(doc["error"] for doc in quarantined.values())
+    errors = " ".join(item["error"] for doc in quarantined.values() for item in doc["items"])
     assert "not JSON" in errors and "decision" in errors
     assert all(jwt not in json.dumps(doc) for doc in quarantined.values())
     assert run(sink, kinesis_event(payloads)) == [], "a redelivery is not quarantined twice"
@@ -101,7 +101,8 @@ def test_unsupported_schema_version_is_quarantined_not_dropped() -> None:
     payload = event(1).model_dump(mode="json") | {"schema_version": "2.0"}
     assert run(make_sink(memory), kinesis_event([json.dumps(payload).encode()])) == []
     [doc] = [json.loads(v.body) for k, v in memory.objects.items() if "/quarantine/" in k]
-    assert "unsupported schema version" in doc["error"]
+    [item] = doc["items"]
+    assert "unsupported schema version" in item["error"] and item["payload"]["schema_version"]
 
 
 def test_duplicate_event_ids_are_archived_once_across_batches() -> None:

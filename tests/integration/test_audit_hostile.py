@@ -113,13 +113,15 @@ def store() -> S3ObjectStore:
 
 
 def quarantined() -> list[dict[str, Any]]:
+    """Every quarantined item (a marker per record holds the record's items)."""
     s3 = store()
-    docs = []
+    items = []
     for key in s3.list("audit/quarantine/"):
         found = s3.get(key)
         assert found is not None
-        docs.append(json.loads(found.body))
-    return docs
+        marker = json.loads(found.body)
+        items += [item | {"key": key} for item in marker["items"]]
+    return items
 
 
 def assert_verifies(module: ModuleType) -> None:
@@ -150,6 +152,7 @@ def test_a_year_zero_time_is_quarantined_and_the_rest_archived(sink: ModuleType)
     assert sorted(archived_ids(store())) == sorted(e.event_id for e in good)
     docs = quarantined()
     assert len(docs) == 2, "the direct record and the log line, each in quarantine once"
+    assert len({d["key"] for d in docs}) == 2
     assert all("outside 2000-01-01" in d["error"] for d in docs)
     assert all(d["payload"]["time"] == year_zero["time"] for d in docs), "the evidence is kept"
     assert_verifies(sink)
@@ -241,6 +244,20 @@ def test_an_overlong_audit_line_is_cut_and_counted(
     [doc] = quarantined()
     assert doc["cut"] == "line_chars" and doc["raw_chars"] > len(doc["raw"])
     assert emf_metrics(capsys.readouterr().out)["ItemsCut"] == 1
+
+
+def test_thousands_of_bad_lines_in_one_record_make_one_quarantine_object(
+    sink: ModuleType,
+) -> None:
+    """Junk is cheap to log: one PUT per bad line would stall the shard (and bill per line)."""
+    junk = [json.dumps({"audit": f"junk {n}"}) for n in range(2000)]
+    payloads = [logs_subscription_data([*junk, line(event(95).model_dump(mode="json"))])]
+    assert invoke(sink, via_kinesis(payloads)) == OK
+    assert archived_ids(store()) == [event(95).event_id]
+    items = quarantined()
+    assert sorted(item["index"] for item in items) == list(range(2000))
+    assert len({item["key"] for item in items}) == 1
+    assert_verifies(sink)
 
 
 # --- zlib as well as gzip ----------------------------------------------------------------------

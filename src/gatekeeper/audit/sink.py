@@ -234,7 +234,8 @@ class SinkResult:
     archived: list[AuditEvent] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # marker keys, one per record
+    quarantined_items: int = 0
     duplicates: int = 0
     already_archived: int = 0
     cut: dict[str, int] = field(default_factory=dict)  # items stopped by a decode cap, by cap
@@ -290,7 +291,7 @@ class AuditSink:
                         kind = item.cut or CUT_KEPT
                         result.cut[kind] = result.cut.get(kind, 0) + 1
                     quarantine[pos] = _quarantined(
-                        record, idx, item.error, raw=item.raw, cut=item.cut, size=item.raw_chars
+                        idx, item.error, raw=item.raw, cut=item.cut, size=item.raw_chars
                     )
                     order.append((pos, "quarantine"))
                 else:
@@ -319,7 +320,7 @@ class AuditSink:
             event = AuditEvent.model_validate(item.data)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
-            plan.quarantine[pos] = _quarantined(record, pos[1], str(errors), payload=item.data)
+            plan.quarantine[pos] = _quarantined(pos[1], str(errors), payload=item.data)
             return "quarantine"
         if event.event_id in seen:
             result.duplicates += 1
@@ -331,7 +332,7 @@ class AuditSink:
         except Exception as exc:  # valid by the schema, yet not archivable (e.g. year 0)
             error = f"not archivable: {type(exc).__name__}: {exc}"
             self._log.warning("audit event quarantined", extra={"error": redact_text(error)})
-            plan.quarantine[pos] = _quarantined(record, pos[1], error, payload=item.data)
+            plan.quarantine[pos] = _quarantined(pos[1], error, payload=item.data)
             return "quarantine"
         seen.add(event.event_id)
         plan.events[event.event_id] = event
@@ -363,15 +364,7 @@ class AuditSink:
                 written += [line.event_id for line in chunk if line.event_id in ids]
                 adopted += sorted(ids - {line.event_id for line in chunk})
                 result.objects += [entry.key for entry in state.pending[before:]]
-        stored: set[Pos] = set()
-        arrival = {int(r.sequence_number): r.arrival for r in records}
-        for pos, document in quarantine.items():
-            try:
-                key = self.writer.write_quarantine(state, pos, document, at=arrival.get(pos[0]))
-                result.quarantined.append(key)
-                stored.add(pos)
-            except Exception:
-                self._log.exception("quarantine write failed")
+        stored = self._write_quarantine(state, records, quarantine, result)
 
         done_ids = set(written)
         flags = [(pos, tag == "done" or pos in stored or tag in done_ids) for pos, tag in order]
@@ -393,9 +386,35 @@ class AuditSink:
         result.failed += [r.sequence_number for r in records if int(r.sequence_number) in failed]
         result.archived += [events[i] for i in written]
 
+    def _write_quarantine(
+        self,
+        state: ShardState,
+        records: list[SinkRecord],
+        quarantine: dict[Pos, dict[str, Any]],
+        result: SinkResult,
+    ) -> set[Pos]:
+        """One marker per record (junk lines never cost one PUT each); the positions stored."""
+        stored: set[Pos] = set()
+        by_record: dict[int, list[Pos]] = {}
+        for pos in quarantine:
+            by_record.setdefault(pos[0], []).append(pos)
+        for record in records:
+            positions = by_record.get(int(record.sequence_number), [])
+            if not positions:
+                continue
+            marker = _marker(record, [quarantine[pos] for pos in positions])
+            try:
+                key = self.writer.write_quarantine(state, positions[0], marker, at=record.arrival)
+            except Exception:
+                self._log.exception("quarantine write failed")
+                continue
+            result.quarantined.append(key)
+            result.quarantined_items += len(positions)
+            stored.update(positions)
+        return stored
+
 
 def _quarantined(
-    record: SinkRecord,
     index: int,
     error: str,
     *,
@@ -404,22 +423,30 @@ def _quarantined(
     cut: str | None = None,
     size: int | None = None,
 ) -> dict[str, Any]:
-    """The quarantine marker: where the item came from and why.
+    """One quarantined item: its index in the record, why, and what arrived (redacted).
 
     ``cut`` names the decode cap that stopped the item (``decompressed_bytes``, ``depth``,
     ``line_chars``) and ``raw_chars`` the raw text's full length when ``raw`` keeps only its
     start; both are None when nothing was cut.
     """
     return {
+        "index": index,
         "error": redact_text(error),
         "cut": cut,
         "raw_chars": size,
+        "raw": None if raw is None else redact_text(raw),
+        "payload": None if payload is None else redact(payload),
+    }
+
+
+def _marker(record: SinkRecord, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The quarantine object of one record: where it came from and every item it could not
+    archive (one object per record, whatever the number of bad lines in it)."""
+    return {
         "stream": record.stream,
         "shard_id": record.shard_id,
         "sequence_number": record.sequence_number,
-        "index": index,
-        "raw": None if raw is None else redact_text(raw),
-        "payload": None if payload is None else redact(payload),
+        "items": items,
     }
 
 
