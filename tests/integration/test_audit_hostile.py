@@ -342,3 +342,16 @@ def test_records_without_kinesis_are_quarantined_and_the_rest_archived(sink: Mod
         "not a Kinesis record (no kinesis.sequenceNumber)",
     ]
     assert_verifies(sink)
+
+
+def test_an_unrecognised_record_that_cannot_be_quarantined_fails_the_invocation(
+    sink: ModuleType,
+) -> None:
+    """It has no sequence number to report, so only a retry of everything keeps it."""
+    batch = via_kinesis([direct(event(85))])
+    batch["Records"].append({"eventSource": "aws:sqs", "body": "evidence"})
+    writer = sink.get_sink().writer
+    writer.store = FlakyStore(writer.store, lambda key, op: "/quarantine/" in key)
+    with pytest.raises(sink.NotArchived):
+        invoke(sink, batch)
+    assert archived_ids(store()) == [event(85).event_id], "the rest is archived all the same"
