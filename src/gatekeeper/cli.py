@@ -20,7 +20,11 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from gatekeeper.commands._admin import add_global_options, apply_stack_outputs
+from gatekeeper.commands._admin import (
+    add_global_options,
+    apply_stack_outputs,
+    take_audit_failures,
+)
 
 COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.demo",
@@ -71,9 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
+        take_audit_failures()  # nothing left over from an earlier run in this process
         args = build_parser().parse_args(argv)
         apply_stack_outputs(args)
         code: int = args.func(args)
+        undelivered = take_audit_failures()
+        if undelivered:
+            print(f"gatekeeper: error: {undelivered}", file=sys.stderr)
+            return EXIT_ERROR
         return code
     except KeyboardInterrupt:
         if debug:

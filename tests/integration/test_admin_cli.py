@@ -443,3 +443,33 @@ def test_on_a_terminal_apply_asks_before_deleting(
         (0, True, False) if applied else (1, False, True)
     )
     assert applied or "not confirmed" in err
+
+
+def test_a_failed_put_into_the_audit_stream_exits_1_and_keeps_the_event(
+    dynamodb: DynamoDBClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    audit_log: Path,
+) -> None:
+    import boto3
+    import botocore.client
+
+    boto3.client("kinesis", region_name="us-east-1").create_stream(StreamName="audit", ShardCount=1)
+    real = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def failing_puts(self: object, operation: str, params: dict[str, object]) -> object:
+        if operation == "PutRecords":
+            raise ConnectionError("the stream is unreachable")
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing_puts)
+    monkeypatch.delenv("GATEKEEPER_AUDIT_LOG")
+    rescue = audit_log.parent / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(rescue))
+    code, out, err = run(capsys, "block", "add", "203.0.113.9", "--audit-stream", "audit")
+    assert code == 1 and "Blocked 203.0.113.9" in out  # the change was made...
+    [line] = err.strip().splitlines()  # ...and the operator is told, in one line
+    assert "1 audit event(s) could not be put into stream 'audit'" in line
+    rescued = rescue / "gatekeeper" / "audit.jsonl"
+    assert f"written to {rescued} instead" in line
+    assert '"admin_change"' in rescued.read_text()

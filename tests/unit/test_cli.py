@@ -150,12 +150,17 @@ def test_client_errors_name_the_resource_of_the_failing_call() -> None:
 
 # --- audit of CLI changes ---------------------------------------------------------------------
 class _Kinesis:
-    def __init__(self, *, fail: bool) -> None:
+    def __init__(self, *, fail: bool, describe: str | None = None) -> None:
         self.fail = fail
+        self.describe = describe
         self.described: list[dict[str, str]] = []
 
     def describe_stream_summary(self, **named: str) -> None:
+        from botocore.exceptions import ClientError
+
         self.described.append(named)
+        if self.describe:
+            raise ClientError({"Error": {"Code": self.describe}}, "DescribeStreamSummary")
 
     def put_records(self, **_: object) -> dict[str, object]:
         if self.fail:
@@ -172,14 +177,36 @@ def _event() -> Any:
     ).to_audit_event()  # fmt: skip
 
 
-def test_a_failed_stream_put_is_an_error_not_a_silent_fallback() -> None:
-    from gatekeeper.commands._admin import AuditNotDelivered, StreamAuditEmitter
+def test_a_failed_stream_put_is_reported_and_the_event_rescued(tmp_path: Path) -> None:
+    from gatekeeper.commands._admin import (
+        FileAuditEmitter,
+        StreamAuditEmitter,
+        take_audit_failures,
+    )
 
     good = _Kinesis(fail=False)
     StreamAuditEmitter(good, "audit").emit(_event())
     assert good.described == [{"StreamName": "audit"}]  # checked before any change
-    with pytest.raises(AuditNotDelivered, match="could not be put into stream 'audit'"):
-        StreamAuditEmitter(_Kinesis(fail=True), "audit").emit(_event())
+    assert take_audit_failures() is None
+    rescue = FileAuditEmitter(str(tmp_path / "rescue.jsonl"))
+    bad = StreamAuditEmitter(_Kinesis(fail=True), "audit", rescue)
+    bad.emit(_event())
+    bad.emit(_event())  # every event of a change is still emitted
+    failure = take_audit_failures()
+    assert failure is not None and "could not be put into stream 'audit'" in failure
+    assert f"written to {rescue.path} instead" in failure
+    assert len((tmp_path / "rescue.jsonl").read_text().splitlines()) == 2
+    assert take_audit_failures() is None  # taken once
+
+
+def test_a_missing_stream_fails_before_the_change_but_a_put_only_caller_may_proceed() -> None:
+    from botocore.exceptions import ClientError
+
+    from gatekeeper.commands._admin import StreamAuditEmitter
+
+    with pytest.raises(ClientError):
+        StreamAuditEmitter(_Kinesis(fail=False, describe="ResourceNotFoundException"), "x")
+    StreamAuditEmitter(_Kinesis(fail=False, describe="AccessDeniedException"), "x")
 
 
 def test_the_audit_file_gets_one_json_line_per_change(tmp_path: Path) -> None:

@@ -264,8 +264,20 @@ def all_pages(fetch: Callable[[str | None], Page[T]]) -> list[T]:
 
 
 # --- audit of CLI changes ---------------------------------------------------------------------
-class AuditNotDelivered(Exception):
-    """A change was made, but its audit event could not be delivered."""
+_undelivered: list[str] = []
+"""One message per stream put that failed in this run (see :func:`take_audit_failures`)."""
+
+
+def take_audit_failures() -> str | None:
+    """The audit delivery failures of this run, as one line (and forget them); None if none.
+
+    The CLI's ``main`` checks this after every command: a change whose audit event did not
+    reach the stream exits 1, although the change itself was made."""
+    if not _undelivered:
+        return None
+    message = "; ".join(_undelivered)
+    _undelivered.clear()
+    return f"the change was made, but {message}"
 
 
 class ReadOnly:
@@ -302,26 +314,54 @@ class _Undelivered:
 
 
 class StreamAuditEmitter:
-    """Puts each event into the audit stream; a failed put raises :class:`AuditNotDelivered`
-    (no silent fallback: the operator must know the change went unaudited)."""
+    """Puts each event into the audit stream. A failed put is never silent: the event goes to
+    ``rescue`` (a file) and the failure is reported, so the command exits 1
+    (:func:`take_audit_failures`); every event of the change is still emitted."""
 
-    def __init__(self, kinesis: Any, stream: str) -> None:
+    def __init__(self, kinesis: Any, stream: str, rescue: Any = None) -> None:
+        from botocore.exceptions import ClientError
+
         from gatekeeper.audit.emit import KinesisAuditEmitter
 
         self._stream = stream
+        self._rescue = rescue
         self._failed = _Undelivered()
         self._inner = KinesisAuditEmitter(kinesis, stream, self._failed)
-        # fail before changing anything if the stream cannot be reached at all
+        # Fail before changing anything if the stream does not exist. Callers allowed only to
+        # put records (the stack's operator policy) cannot describe it: then the put decides.
         named = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
-        kinesis.describe_stream_summary(**named)
+        try:
+            kinesis.describe_stream_summary(**named)
+        except ClientError as exc:
+            if "AccessDenied" not in str(exc.response.get("Error", {}).get("Code", "")):
+                raise
 
     def emit(self, event: AuditEvent) -> None:
         self._inner.emit(event)
-        if self._failed.events:
-            raise AuditNotDelivered(
-                f"the change was made, but its audit event ({event.reason}) could not be put "
-                f"into stream {self._stream!r}; record it by hand"
-            )
+        if not self._failed.events:
+            return
+        failed, self._failed.events = self._failed.events, []
+        where = "see --audit-log"
+        if self._rescue is not None:
+            for lost in failed:
+                self._rescue.emit(lost)
+            where = f"written to {self._rescue.path} instead"
+        _undelivered.append(
+            f"{len(failed)} audit event(s) could not be put into stream {self._stream!r} ({where})"
+        )
+
+
+class _LazyFile:
+    """A :class:`FileAuditEmitter` opened on first use (a rescue file that is rarely needed)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: FileAuditEmitter | None = None
+
+    def emit(self, event: AuditEvent) -> None:
+        if self._file is None:
+            self._file = FileAuditEmitter(self.path)
+        self._file.emit(event)
 
 
 class _Both:
@@ -334,14 +374,14 @@ class _Both:
 
 
 def audit_emitter(args: argparse.Namespace) -> Any:
-    """The stream (``--audit-stream``) and/or a file (``--audit-log``, the default file when
-    no stream is named): never the command's own output."""
-    emitters: list[Any] = []
-    if args.audit_stream:
-        emitters.append(StreamAuditEmitter(client(args, "kinesis"), args.audit_stream))
-    if args.audit_log or not emitters:
-        emitters.append(FileAuditEmitter(args.audit_log or default_audit_log()))
-    return emitters[0] if len(emitters) == 1 else _Both(*emitters)
+    """The stream (``--audit-stream``) and/or a file (``--audit-log``; the default file when
+    no stream is named, and the rescue of a failed put): never the command's own output."""
+    log = FileAuditEmitter(args.audit_log) if args.audit_log else None
+    if not args.audit_stream:
+        return log or FileAuditEmitter(default_audit_log())
+    rescue = None if log else _LazyFile(default_audit_log())
+    stream = StreamAuditEmitter(client(args, "kinesis"), args.audit_stream, rescue)
+    return _Both(stream, log) if log else stream
 
 
 def actor_of(args: argparse.Namespace) -> Actor:
