@@ -57,10 +57,11 @@ def get_sink() -> AuditSink:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parsed = parse_event(event)
+    sink = get_sink()
+    parsed = parse_event(event, sink.limits)
     if parsed.error:
         logger.error(parsed.error, extra={"event_kind": parsed.kind})
-    result = get_sink().process(parsed.records)
+    result = sink.process(parsed.records)
     failed = set(result.failed)
     for name, value in (
         ("EventsArchived", len(result.archived)),

@@ -276,3 +276,16 @@ def test_parse_event_never_raises(event: object, kind: str, records: int) -> Non
     assert (parsed.kind, len(parsed.records)) == (kind, records)
     assert all(r.stream == UNRECOGNISED_STREAM for r in parsed.records)
     assert not parsed.identifiers
+
+
+def test_the_sink_applies_its_limits() -> None:
+    from gatekeeper.audit.decode import CUT_LINE, Limits
+    from gatekeeper.audit.store import MemoryObjectStore
+    from gatekeeper.testing.audit_events import direct_payload, kinesis_event
+    from tests.audit_helpers import make_sink, run
+
+    memory = MemoryObjectStore()
+    sink = make_sink(memory, limits=Limits(max_line_chars=200))
+    assert run(sink, kinesis_event([direct_payload(event(1))])) == []
+    [marker] = [json.loads(v.body) for k, v in memory.objects.items() if "/quarantine/" in k]
+    assert [item["cut"] for item in marker["items"]] == [CUT_LINE]

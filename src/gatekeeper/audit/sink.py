@@ -250,8 +250,10 @@ class AuditSink:
         logger: Logger | None = None,
         dedup_window: int = 2000,
         max_object_events: int = MAX_OBJECT_EVENTS,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.writer = writer
+        self.limits = limits
         self._detector = detector
         self._log = logger or Logger(service="gatekeeper-audit-sink")
         self._dedup_window = dedup_window
@@ -300,7 +302,7 @@ class AuditSink:
 
     def _decode(self, record: SinkRecord) -> list[Item]:
         try:
-            return decode_record(record.data)
+            return decode_record(record.data, self.limits)
         except Exception as exc:  # decode is total by design; a miss must not cost the batch
             self._log.exception("record could not be decoded; quarantined")
             raw = record.data[:4096].decode("utf-8", errors="replace")
