@@ -473,3 +473,13 @@ def test_a_failed_put_into_the_audit_stream_exits_1_and_keeps_the_event(
     rescued = rescue / "gatekeeper" / "audit.jsonl"
     assert f"written to {rescued} instead" in line
     assert '"admin_change"' in rescued.read_text()
+
+
+def test_a_key_prefix_the_authorizer_would_refuse_mints_nothing(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "keys", "create", "--principal", "svc:p", "--api-key-prefix", "GK-bad"
+    )
+    assert code == 1 and "invalid API key prefix 'GK-bad'" in err
+    assert json.loads(run(capsys, "keys", "list", "--json")[1]) == []
