@@ -9,10 +9,10 @@ the whole payload; event-id dedup and write-once keys make that safe). Per chain
 1. load the shard's state (chain head, done positions, recent event ids); if that fails, the
    whole shard's records fail and are retried;
 2. decode each record (CloudWatch Logs or direct); skip positions already archived (a retry);
-3. validate against :class:`AuditEvent`, redact, map to OCSF; a payload that fails any of it
-   (invalid, a time the archive cannot hold, anything else) goes to ``quarantine/`` with the
-   error (redacted, without pydantic's echo of the input) and is done, not retried: one bad
-   record never fails a batch;
+3. validate against :class:`AuditEvent`; a payload that is invalid, or that step 5 cannot
+   map (a time the archive cannot hold, anything else that raises), goes to ``quarantine/``
+   with the error (redacted, without pydantic's echo of the input; one marker per record) and
+   is done, not retried: one bad record never fails a batch;
 4. drop event ids already archived (batch or recent window): producers and CloudWatch deliver
    at least once;
 5. map to OCSF, redact, and write one object per hour partition (chained, write-once keys);
@@ -186,12 +186,12 @@ def _dump(value: Any) -> str:
     return json.dumps(redact(value), default=str, sort_keys=True)
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _safe(name: str) -> str:
-    """``name`` as a key-safe chain part (no ``/`` or ``.``); a hash suffix keeps it unique."""
-    clean = _UNSAFE.sub("-", name).strip("-")[:80]
+    """``name`` as a key-safe chain part (Kinesis names are already); a hash keeps it unique."""
+    clean = _UNSAFE.sub("-", name).strip("-.")[:80]
     if clean == name:
         return name
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
