@@ -168,3 +168,25 @@ def test_stack_outputs_that_are_not_a_stacks_are_named(
     bad.write_text("{}")
     assert cli.main(["--stack-outputs", str(bad), "keys", "list"]) == 1
     assert "found 0" in capsys.readouterr().err
+
+
+def test_the_prefix_hint_is_best_effort(
+    archive: S3ObjectStore,
+    pem: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator allowed to list only under audit/ still gets the one-line failure."""
+    from botocore.exceptions import ClientError
+
+    listing = S3ObjectStore.list
+
+    def only_under_audit(self: S3ObjectStore, prefix: str) -> Iterator[str]:
+        if not prefix.startswith("audit/"):
+            raise ClientError({"Error": {"Code": "AccessDenied"}}, "ListObjectsV2")
+        yield from listing(self, prefix)
+
+    monkeypatch.setattr(S3ObjectStore, "list", only_under_audit)
+    assert cli.main(verify("--public-key", str(pem), "--prefix", "audit/x/")) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "nothing to verify" in line and "check --bucket and --prefix" in line

@@ -101,11 +101,17 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _prefix_hint(store: ObjectStore, prefix: str) -> str | None:
-    """Where digests are, when none were under ``prefix`` (looks at the first 1000 keys)."""
-    for key in itertools.islice(store.list(""), 1000):
-        at = key.find("digests/")
-        if at >= 0 and key[:at] != prefix:
-            return key[:at]
+    """Where digests are, when none were under ``prefix`` (looks at the first 1000 keys; best
+    effort: an operator may list only the stack's prefix, see the stack's operator policy)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        for key in itertools.islice(store.list(""), 1000):
+            at = key.find("digests/")
+            if at >= 0 and key[:at] != prefix:
+                return key[:at]
+    except (ClientError, BotoCoreError):
+        return None
     return None
 
 
