@@ -8,6 +8,7 @@ including an unexpected exception, comes back as an :class:`AuthorizerResult` wi
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from gatekeeper.errors import (
     ConfigUnavailable,
     GatekeeperError,
     MissingCredentials,
+    ResponseTooLarge,
     StoreUnavailable,
     TenantMismatch,
     UnknownApiKey,
@@ -335,6 +337,9 @@ class Authorizer:
             # flag mode: API Gateway lets the request through to an integration that answers
             # 429 from the context; the audit still records the request as rejected (deny).
             response = self._response(facts, allowed or flagged, reason)
+            if _json_size(response) > self._settings.response_max_bytes:
+                allowed, reason = False, ResponseTooLarge.reason
+                response = self._minimal_deny(facts, reason)
         audit = self._audit(facts, started, reason, allowed=allowed, unauthorized=unauthorized)
         with contextlib.suppress(Exception):  # an audit failure must not change the decision
             self._emitter.emit(audit)
@@ -345,6 +350,16 @@ class Authorizer:
             principal=facts.principal,
             limit=facts.limit,
         )
+
+    def _minimal_deny(self, facts: _Outcome, reason: str) -> dict[str, Any]:
+        """A Deny of just this request, with nothing but the reason in its context."""
+        request, principal = facts.request, facts.principal
+        assert request is not None
+        context: dict[str, ContextValue] = {"reason": reason}
+        if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
+            return http_simple_response(False, context)
+        principal_id = principal.principal_id if principal else "anonymous"
+        return deny_response(principal_id, request.arn, context)
 
     def _flag_rate_limits(self, facts: _Outcome) -> bool:
         return (
@@ -486,6 +501,10 @@ class _NoCounters:
             raise RuntimeError("no counters table configured (GATEKEEPER_COUNTERS_TABLE)")
 
         return fail
+
+
+def _json_size(response: dict[str, Any]) -> int:
+    return len(json.dumps(response, separators=(",", ":")).encode())
 
 
 def _rate_limit_info(limit: LimitDecision | None) -> RateLimitInfo | None:

@@ -69,6 +69,13 @@ class Settings(BaseModel):
         default=False, description="Return usageIdentifierKey for API-key callers."
     )
     policy_max_bytes: int = Field(default=6144, ge=1024, le=8192)
+    response_max_bytes: int = Field(
+        default=8192,
+        ge=2048,
+        le=65_536,
+        description="Bound on the whole authorizer response (policy and context, as JSON); a "
+        "larger one is replaced by a Deny of the request (response_too_large).",
+    )
     cache_max_entries: int = Field(default=10_000, ge=1)
     dynamodb_endpoint: str | None = Field(
         default=None, description="Override the DynamoDB endpoint (local testing)."
@@ -82,6 +89,15 @@ class Settings(BaseModel):
     audit_batch_size: int = Field(
         default=1, ge=1, le=500, description="Events per PutRecords; >1 buffers across calls."
     )
+
+    @model_validator(mode="after")
+    def _response_fits_policy(self) -> Settings:
+        if self.response_max_bytes < self.policy_max_bytes + 1024:
+            raise ValueError(
+                f"{ENV_PREFIX}RESPONSE_MAX_BYTES must leave 1024 bytes beside POLICY_MAX_BYTES "
+                "for the principal id and the context"
+            )
+        return self
 
     @model_validator(mode="after")
     def _audit_stream_required(self) -> Settings:

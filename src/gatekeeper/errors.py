@@ -53,6 +53,13 @@ class AmbiguousCredentials(GatekeeperError):
     reason = "ambiguous_credentials"
 
 
+class InvalidPrincipalId(GatekeeperError):
+    """The credential names a principal id we cannot carry: longer than the bound (it becomes a
+    DynamoDB key and goes into every response), or with control characters."""
+
+    reason = "invalid_principal_id"
+
+
 # --- JWT -----------------------------------------------------------------------------------
 class InvalidToken(GatekeeperError):
     """The token cannot be parsed as a JWT (or a claim has the wrong type)."""
@@ -155,4 +162,11 @@ class StoreUnavailable(GatekeeperError):
 
 class TenantMismatch(GatekeeperError):
     reason = "tenant_mismatch"
+    outcome = "forbidden"
+
+
+class ResponseTooLarge(GatekeeperError):
+    """The authorizer response would exceed its size bound: deny just this request instead."""
+
+    reason = "response_too_large"
     outcome = "forbidden"

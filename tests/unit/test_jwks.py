@@ -11,7 +11,8 @@ import pytest
 
 from gatekeeper.clock import FakeClock
 from gatekeeper.errors import JwksUnavailable, KeyAlgorithmMismatch, KidNotFound
-from gatekeeper.identity.jwks import JwksCache, _read_capped, fetch_jwks
+from gatekeeper.identity.https import FetchError, read_capped
+from gatekeeper.identity.jwks import JwksCache, fetch_jwks
 from gatekeeper.testing import JWKS_PATH, LocalJwksServer, SigningKey, ec_key, public_jwks, rsa_key
 
 
@@ -105,14 +106,14 @@ class DripResponse:
 
 def test_body_cap_without_content_length() -> None:
     response = DripResponse()
-    with pytest.raises(JwksUnavailable, match="larger"):
-        _read_capped(response, 1000, time.monotonic() + 5)  # type: ignore[arg-type]
+    with pytest.raises(FetchError, match="larger"):
+        read_capped(response, 1000, time.monotonic() + 5)  # type: ignore[arg-type]
     assert response.sent == 1001  # never more than max_bytes + 1
 
 
 def test_body_deadline_covers_slow_drip() -> None:
-    with pytest.raises(JwksUnavailable, match="timed out"):
-        _read_capped(DripResponse(0.02), 10**9, time.monotonic() + 0.1)  # type: ignore[arg-type]
+    with pytest.raises(FetchError, match="timed out"):
+        read_capped(DripResponse(0.02), 10**9, time.monotonic() + 0.1)  # type: ignore[arg-type]
 
 
 def test_fetch_error_message_names_no_body(server: LocalJwksServer) -> None:
@@ -249,7 +250,7 @@ def test_old_key_sets_keep_working_while_the_endpoint_is_down(key: SigningKey) -
     cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, max_age=3600)
     cache.get_key(key.kid, "RS256")
     fetch.error = RuntimeError("down")
-    clock.advance(7200)
+    clock.advance(5400)  # past max age, within the stale-if-error ceiling (3600 more)
     assert cache.get_key(key.kid, "RS256")
     assert cache.get_key(key.kid, "RS256")  # the failed re-check is not repeated at once
     assert fetch.calls == 2
@@ -304,3 +305,146 @@ def test_cache_over_real_http(server: LocalJwksServer, key: SigningKey) -> None:
     with pytest.raises(JwksUnavailable):
         cache.get_key("rotated", "RS256")
     assert server.hits == 2
+
+
+# --- issue 13, item 6: robustness found by probing ------------------------------------------
+class TricklingServer:
+    """A raw socket server: answers the status line at once, then one header byte per
+    ``interval`` for ``duration`` seconds, then a valid JWKS. Each byte arrives well within any
+    socket timeout, so only a deadline over the whole fetch stops it."""
+
+    def __init__(self, body: bytes, *, interval: float = 0.05, duration: float = 4.0) -> None:
+        import socket
+
+        self._body = body
+        self._interval = interval
+        self._duration = duration
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.uri = f"http://127.0.0.1:{self._listener.getsockname()[1]}/.well-known/jwks.json"
+
+    def __enter__(self) -> TricklingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(2)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65_536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                ends = time.monotonic() + self._duration
+                while time.monotonic() < ends and not self._stop.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(self._interval)
+                conn.sendall(
+                    b"\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(self._body)).encode()
+                    + b"\r\n\r\n"
+                    + self._body
+                )
+            except OSError:
+                return  # the client gave up: expected
+
+
+def test_one_deadline_covers_the_whole_fetch_even_trickled_headers(key: SigningKey) -> None:
+    import json
+
+    with TricklingServer(json.dumps(public_jwks(key)).encode()) as slow:
+        started = time.monotonic()
+        with pytest.raises(JwksUnavailable, match="timed out"):
+            fetch_jwks(slow.uri, 0.5, 65_536)
+        assert time.monotonic() - started < 1.5
+
+
+def test_trickling_server_is_otherwise_a_valid_endpoint(key: SigningKey) -> None:
+    """The control: the same server, given time, serves a JWKS the fetch accepts."""
+    import json
+
+    with TricklingServer(json.dumps(public_jwks(key)).encode(), duration=0.3) as slow:
+        assert fetch_jwks(slow.uri, 3.0, 65_536)["keys"][0]["kid"] == key.kid
+
+
+def test_a_routine_fetch_does_not_delay_a_newly_published_key(key: SigningKey) -> None:
+    """Cold start fetched k1; the issuer publishes k2 a second later: k2 works at once."""
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, refetch_interval=60)
+    assert cache.get_key(key.kid, "RS256")
+    new = rsa_key("k-new")
+    fetch.document = public_jwks(key, new)
+    clock.advance(1)
+    assert cache.get_key(new.kid, "RS256")
+    assert fetch.calls == 2
+
+
+def test_a_max_age_recheck_does_not_delay_a_newly_published_key(key: SigningKey) -> None:
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, max_age=600)
+    cache.get_key(key.kid, "RS256")
+    clock.advance(600)
+    cache.get_key(key.kid, "RS256")  # routine re-check
+    assert fetch.calls == 2
+    new = rsa_key("k-new")
+    fetch.document = public_jwks(key, new)
+    clock.advance(1)
+    assert cache.get_key(new.kid, "RS256")
+    assert fetch.calls == 3
+
+
+def test_the_penalty_window_follows_a_fetch_for_an_unknown_kid(key: SigningKey) -> None:
+    """A forged kid costs one fetch; the next unknown kid within the window costs none, even a
+    real new one (the price of the penalty box, bounded by the interval)."""
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    cache = JwksCache("https://idp/jwks", fetch=fetch, clock=clock, refetch_interval=60)
+    cache.get_key(key.kid, "RS256")
+    clock.advance(1)
+    with pytest.raises(KidNotFound):
+        cache.get_key("forged-1", "RS256")
+    assert fetch.calls == 2
+    new = rsa_key("k-new")
+    fetch.document = public_jwks(key, new)
+    clock.advance(30)
+    for kid in ("forged-2", "forged-3", new.kid):
+        with pytest.raises(KidNotFound):
+            cache.get_key(kid, "RS256")
+    assert fetch.calls == 2
+    clock.advance(30)
+    assert cache.get_key(new.kid, "RS256")
+    assert fetch.calls == 3
+
+
+def test_stale_if_error_has_a_hard_ceiling(key: SigningKey) -> None:
+    """The endpoint keeps failing past max age: cached keys work for ``stale_if_error`` more
+    seconds, then are refused; withdrawn keys must not stay valid forever."""
+    clock = FakeClock()
+    fetch = CountingFetch(public_jwks(key))
+    cache = JwksCache(
+        "https://idp/jwks", fetch=fetch, clock=clock, max_age=3600, stale_if_error=3600
+    )
+    cache.get_key(key.kid, "RS256")
+    fetch.error = RuntimeError("down")
+    clock.advance(3600)
+    assert cache.get_key(key.kid, "RS256")  # stale, endpoint down: still served
+    clock.advance(3599)
+    assert cache.get_key(key.kid, "RS256")
+    clock.advance(1)
+    with pytest.raises(JwksUnavailable):
+        cache.get_key(key.kid, "RS256")
+    clock.advance(86_400)  # a day later: still refused
+    with pytest.raises(JwksUnavailable):
+        cache.get_key(key.kid, "RS256")
+    fetch.error = None  # the endpoint is back: keys work again
+    clock.advance(60)
+    assert cache.get_key(key.kid, "RS256")

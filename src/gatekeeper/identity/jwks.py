@@ -1,21 +1,15 @@
 """One issuer's JSON Web Key Set: fetched over HTTP(S) with a deadline and a size cap, cached.
 
-Shaped after aws-jwt-verify's ``jwk.ts`` and ``https.ts``. Keys are parsed once per fetch and
-kept by ``kid``. An unknown ``kid`` may mean the issuer rotated its keys, so it triggers a
-refetch, but at most one per ``refetch_interval`` (counted from the last fetch *attempt*): a
-caller spraying random kids cannot turn the authorizer into a load generator against the IdP.
-A failed fetch never drops the keys already cached, so a JWKS outage with a warm cache only
-affects tokens signed with keys we have not seen yet.
+Shaped after aws-jwt-verify's ``jwk.ts``. Keys are parsed once per fetch and kept by ``kid``.
+An unknown ``kid`` may mean the issuer rotated its keys, so it triggers a refetch, with a
+penalty window after a refetch that did not find the kid (see :class:`JwksCache`). A failed
+fetch does not drop the keys already cached, so a JWKS outage with a warm cache only affects
+tokens signed with keys we have not seen yet, up to a hard stale-if-error ceiling.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,12 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.errors import JwksUnavailable, KeyAlgorithmMismatch, KidNotFound
+from gatekeeper.identity.https import FetchError, fetch_json
 
 JwksFetch = Callable[[str, float, int], Mapping[str, Any]]
 """``(uri, timeout_seconds, max_bytes) -> JWKS document``; raises on any failure."""
 
 MIN_RSA_BITS: Final = 2048
-_CHUNK: Final = 16_384
 _EC_CURVES: Final = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 _PUBLIC_KEY_TYPES: Final = (
     rsa.RSAPublicKey,
@@ -40,61 +34,20 @@ _PUBLIC_KEY_TYPES: Final = (
 )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """The JWKS URI is configured exactly; a redirect is a misconfiguration or an attack."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER: Final = urllib.request.build_opener(_NoRedirect)
-
-
 def fetch_jwks(uri: str, timeout: float, max_bytes: int) -> Mapping[str, Any]:
     """GET ``uri`` and return the JWKS document; :class:`JwksUnavailable` on any failure.
 
-    ``timeout`` bounds each socket operation and the body as a whole (checked between reads),
-    and at most ``max_bytes + 1`` bytes are read, so a slow or huge response cannot stall or
-    exhaust the authorizer.
+    One deadline (``timeout``) covers the whole fetch however the server behaves, and at most
+    ``max_bytes + 1`` bytes are read, so a slow or huge response cannot stall or exhaust the
+    authorizer (see :mod:`gatekeeper.identity.https`).
     """
-    if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
-        raise JwksUnavailable("JWKS URI must use http or https")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked just above
-        uri, headers={"Accept": "application/json", "User-Agent": "gatekeeper-jwks"}
-    )
-    deadline = time.monotonic() + timeout
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            if response.status != 200:
-                raise JwksUnavailable(f"JWKS endpoint answered HTTP {response.status}")
-            body = _read_capped(response, max_bytes, deadline)
-        document = json.loads(body)
-    except JwksUnavailable:
-        raise
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        # URLError, HTTPError and timeouts are OSErrors; bad JSON is a ValueError.
-        raise JwksUnavailable(f"JWKS fetch failed ({type(exc).__name__})") from None
+        document = fetch_json(uri, timeout, max_bytes)
+    except FetchError as exc:
+        raise JwksUnavailable(f"JWKS fetch failed: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksUnavailable("JWKS document is not an object with a 'keys' list")
     return document
-
-
-def _read_capped(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
-    length = response.getheader("Content-Length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise JwksUnavailable(f"JWKS larger than {max_bytes} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        if time.monotonic() > deadline:
-            raise JwksUnavailable("JWKS fetch timed out")
-        chunk = response.read1(min(_CHUNK, max_bytes + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > max_bytes:
-            raise JwksUnavailable(f"JWKS larger than {max_bytes} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +92,18 @@ def _fits(entry: _Jwk, alg: str) -> bool:
 
 
 class JwksCache:
-    """The keys of one JWKS URI, refetched on an unknown ``kid`` at most once per interval.
+    """The keys of one JWKS URI, refetched when a token names a ``kid`` we do not hold.
+
+    When to fetch, as aws-jwt-verify does it:
+
+    - an unknown ``kid`` triggers a fetch, unless a fetch *for an unknown kid* that did not find
+      it happened less than ``refetch_interval`` ago (the penalty window: a caller spraying
+      random kids cannot turn the authorizer into a load generator against the IdP). A routine
+      fetch (cold start, a max-age re-check) never delays a newly published key;
+    - after a failed fetch, no fetch at all for ``failure_retry`` seconds;
+    - a key set older than ``max_age`` is re-checked on use, so withdrawn keys stop working. If
+      the endpoint fails, the cached keys keep working (stale-if-error), but for at most
+      ``stale_if_error`` seconds past ``max_age``: then they are refused (``jwks_unavailable``).
 
     Thread-safe: lookups of cached kids take no lock; a refetch happens under a lock so that
     concurrent requests with the same new kid cause one fetch, not many.
@@ -152,7 +116,7 @@ class JwksCache:
 
     def __init__(
         self,
-        uri: str,
+        uri: str | Callable[[], str],
         *,
         fetch: JwksFetch = fetch_jwks,
         clock: Clock = system_clock,
@@ -161,6 +125,7 @@ class JwksCache:
         max_bytes: int = 65_536,
         max_age: float = 3600.0,
         failure_retry: float = 5.0,
+        stale_if_error: float = 3600.0,
     ) -> None:
         self._uri = uri
         self._fetch = fetch
@@ -170,10 +135,12 @@ class JwksCache:
         self._max_bytes = max_bytes
         self._max_age = max_age
         self._failure_retry = min(failure_retry, refetch_interval)
+        self._stale_if_error = stale_if_error
         self._keys: Mapping[str, _Jwk] = {}
         self._last_attempt: float | None = None
         self._last_ok = False
         self._fetched_at: float | None = None
+        self._kid_miss_at: float | None = None  # last fetch for an unknown kid that lacked it
         self._lock = threading.Lock()
 
     @property
@@ -183,8 +150,9 @@ class JwksCache:
     def get_key(self, kid: str, alg: str) -> jwt.PyJWK:
         """The key for ``kid``, checked to fit ``alg``.
 
-        Raises :class:`KidNotFound` (the latest JWKS lacks it, or we fetched too recently to ask
-        again), :class:`JwksUnavailable` (not cached and the endpoint failed) or
+        Raises :class:`KidNotFound` (the latest JWKS lacks it, or a fetch for an unknown kid
+        happened too recently to ask again), :class:`JwksUnavailable` (not cached, or cached
+        past the stale-if-error ceiling, and the endpoint failed) or
         :class:`KeyAlgorithmMismatch`.
         """
         entry = self._keys.get(kid)
@@ -196,24 +164,43 @@ class JwksCache:
             raise KeyAlgorithmMismatch(f"key {kid[:64]!r} cannot verify {alg}")
         return entry.key
 
+    def _age(self) -> float:
+        assert self._fetched_at is not None
+        return self._clock() - self._fetched_at
+
     def _stale(self) -> bool:
         """Key sets older than ``max_age`` are re-checked: withdrawn keys must stop working."""
-        return self._fetched_at is not None and self._clock() - self._fetched_at >= self._max_age
+        return self._fetched_at is not None and self._age() >= self._max_age
+
+    def _failed_recently(self, now: float) -> bool:
+        return (
+            self._last_attempt is not None
+            and not self._last_ok
+            and now - self._last_attempt < self._failure_retry
+        )
 
     def _due(self, now: float) -> bool:
+        """Whether a routine (max-age) re-check may fetch now."""
         if self._last_attempt is None:
             return True
         wait = self._interval if self._last_ok else self._failure_retry
         return now - self._last_attempt >= wait
 
     def _refresh_stale(self, kid: str, entry: _Jwk) -> _Jwk:
-        """Refetch an old key set; if the endpoint is down, the cached keys keep working."""
+        """Refetch an old key set; if the endpoint is down, the cached keys keep working until
+        the stale-if-error ceiling."""
         with self._lock:
-            if not self._stale() or not self._due(self._clock()):
+            if not self._stale():
                 return self._keys.get(kid, entry)
-            try:
-                self._refresh()
-            except JwksUnavailable:
+            failed = not self._due(self._clock())
+            if not failed:
+                try:
+                    self._refresh()
+                except JwksUnavailable:
+                    failed = True
+            if failed:
+                if self._age() >= self._max_age + self._stale_if_error:
+                    raise JwksUnavailable("cached JWKS is past its stale-if-error ceiling")
                 return entry
         found = self._keys.get(kid)
         if found is None:
@@ -225,28 +212,28 @@ class JwksCache:
             entry = self._keys.get(kid)  # another thread may have fetched it meanwhile
             if entry is not None:
                 return entry
-            if not self._due(self._clock()):
-                if not self._last_ok:
-                    raise JwksUnavailable("JWKS endpoint failed recently; not retrying yet")
+            now = self._clock()
+            if self._failed_recently(now):
+                raise JwksUnavailable("JWKS endpoint failed recently; not retrying yet")
+            if self._kid_miss_at is not None and now - self._kid_miss_at < self._interval:
                 raise KidNotFound(f"kid {kid[:64]!r} not in the JWKS (refetch not due yet)")
-            self._refresh()
+            self._refresh()  # a failure: ``failure_retry`` applies, not the penalty window
             entry = self._keys.get(kid)
             if entry is None:
+                self._kid_miss_at = now
                 raise KidNotFound(f"kid {kid[:64]!r} not in the JWKS")
+            self._kid_miss_at = None
             return entry
 
     def _refresh(self) -> None:
-        """Fetch and replace the key set (caller holds the lock); a failure keeps the old keys.
-
-        After a success the next fetch waits ``refetch_interval`` (forged kids cannot cause a
-        fetch storm); after a failure only ``failure_retry``, so that one network blip at cold
-        start does not lock out every JWT caller of the container for a whole interval.
-        """
+        """Fetch and replace the key set (caller holds the lock); a failure keeps the old keys."""
         now = self._clock()
         self._last_attempt = now
         self._last_ok = False
+        # a URI from OIDC discovery may itself fail, with its own reason code
+        uri = self._uri if isinstance(self._uri, str) else self._uri()
         try:
-            document = self._fetch(self._uri, self._timeout, self._max_bytes)
+            document = self._fetch(uri, self._timeout, self._max_bytes)
             entries = document["keys"]
             if not isinstance(entries, list):
                 raise TypeError("keys is not a list")

@@ -33,7 +33,7 @@ from gatekeeper.errors import (
     UnsupportedAlgorithm,
 )
 from gatekeeper.identity.jwks import JwksCache, JwksFetch, fetch_jwks
-from gatekeeper.identity.principal import Principal
+from gatekeeper.identity.principal import Principal, checked_principal_id
 
 ASYMMETRIC_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -87,6 +87,13 @@ class IssuerConfig(BaseModel):
         ge=60,
         le=86_400,
         description="Re-check a key set this old, so keys the issuer withdrew stop working.",
+    )
+    jwks_stale_if_error_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86_400,
+        description="While the JWKS endpoint fails, cached keys keep working this long past "
+        "jwks_max_age_seconds, and no longer.",
     )
 
     @field_validator("jwks_uri")
@@ -168,6 +175,7 @@ class JwtVerifier:
                     timeout=cfg.jwks_timeout_seconds,
                     max_bytes=cfg.jwks_max_bytes,
                     max_age=cfg.jwks_max_age_seconds,
+                    stale_if_error=cfg.jwks_stale_if_error_seconds,
                 ),
             )
             for cfg in issuers
@@ -325,7 +333,7 @@ def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
         attributes[GROUPS_ATTRIBUTE] = groups
     tenant = claims.get(cfg.tenant_claim) if cfg.tenant_claim else None
     return Principal(
-        principal_id=f"{cfg.name}:{claims['sub']}",
+        principal_id=checked_principal_id(f"{cfg.name}:{claims['sub']}"),
         auth_method="jwt",
         issuer=cfg.name,
         tenant=tenant if isinstance(tenant, str) and tenant else None,

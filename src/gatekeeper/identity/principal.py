@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.errors import InvalidPrincipalId
+
 AuthMethod = Literal["jwt", "api_key"]
+
+MAX_PRINCIPAL_ID_BYTES: Final = 512
+"""UTF-8 bytes. A principal id becomes part of DynamoDB keys (partition keys take 2048 bytes,
+``PRINCIPAL#<id>``, ``RL#<rule>#<id>``) and of every response and audit event; real ``sub``
+values are UUIDs, numbers or e-mail addresses, far below this."""
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def checked_principal_id(value: str) -> str:
+    """``value`` if it can serve as a principal id; :class:`InvalidPrincipalId` otherwise."""
+    if not value or len(value.encode("utf-8", "surrogatepass")) > MAX_PRINCIPAL_ID_BYTES:
+        raise InvalidPrincipalId(f"principal id must be 1 to {MAX_PRINCIPAL_ID_BYTES} bytes")
+    if _CONTROL.search(value):
+        raise InvalidPrincipalId("principal id must not contain control characters")
+    return value
 
 
 class Principal(BaseModel):
