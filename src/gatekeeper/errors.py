@@ -89,6 +89,20 @@ class JwksUnavailable(InvalidToken):
     reason = "jwks_unavailable"
 
 
+class DiscoveryUnavailable(JwksUnavailable):
+    """OIDC discovery (``/.well-known/openid-configuration``) failed and no usable ``jwks_uri``
+    is cached."""
+
+    reason = "discovery_unavailable"
+
+
+class InvalidDiscoveryDocument(DiscoveryUnavailable):
+    """The discovery document is not an object, names another ``issuer`` than the configured
+    one, or has no absolute http(s) ``jwks_uri``."""
+
+    reason = "invalid_discovery_document"
+
+
 class InvalidSignature(InvalidToken):
     reason = "invalid_signature"
 

@@ -14,6 +14,7 @@ from gatekeeper.errors import JwksUnavailable, KeyAlgorithmMismatch, KidNotFound
 from gatekeeper.identity.https import FetchError, read_capped
 from gatekeeper.identity.jwks import JwksCache, fetch_jwks
 from gatekeeper.testing import JWKS_PATH, LocalJwksServer, SigningKey, ec_key, public_jwks, rsa_key
+from gatekeeper.testing.jwks_server import TricklingServer
 
 
 @pytest.fixture(scope="module")
@@ -308,54 +309,6 @@ def test_cache_over_real_http(server: LocalJwksServer, key: SigningKey) -> None:
 
 
 # --- issue 13, item 6: robustness found by probing ------------------------------------------
-class TricklingServer:
-    """A raw socket server: answers the status line at once, then one header byte per
-    ``interval`` for ``duration`` seconds, then a valid JWKS. Each byte arrives well within any
-    socket timeout, so only a deadline over the whole fetch stops it."""
-
-    def __init__(self, body: bytes, *, interval: float = 0.05, duration: float = 4.0) -> None:
-        import socket
-
-        self._body = body
-        self._interval = interval
-        self._duration = duration
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.uri = f"http://127.0.0.1:{self._listener.getsockname()[1]}/.well-known/jwks.json"
-
-    def __enter__(self) -> TricklingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._thread.join(2)
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self._listener.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                conn.recv(65_536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                ends = time.monotonic() + self._duration
-                while time.monotonic() < ends and not self._stop.is_set():
-                    conn.sendall(b"a")
-                    time.sleep(self._interval)
-                conn.sendall(
-                    b"\r\nContent-Type: application/json\r\nContent-Length: "
-                    + str(len(self._body)).encode()
-                    + b"\r\n\r\n"
-                    + self._body
-                )
-            except OSError:
-                return  # the client gave up: expected
-
-
 def test_one_deadline_covers_the_whole_fetch_even_trickled_headers(key: SigningKey) -> None:
     import json
 

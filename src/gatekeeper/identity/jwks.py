@@ -141,6 +141,7 @@ class JwksCache:
         self._last_ok = False
         self._fetched_at: float | None = None
         self._kid_miss_at: float | None = None  # last fetch for an unknown kid that lacked it
+        self._failure: type[JwksUnavailable] = JwksUnavailable  # of the last failed fetch
         self._lock = threading.Lock()
 
     @property
@@ -214,7 +215,7 @@ class JwksCache:
                 return entry
             now = self._clock()
             if self._failed_recently(now):
-                raise JwksUnavailable("JWKS endpoint failed recently; not retrying yet")
+                raise self._failure("JWKS endpoint failed recently; not retrying yet")
             if self._kid_miss_at is not None and now - self._kid_miss_at < self._interval:
                 raise KidNotFound(f"kid {kid[:64]!r} not in the JWKS (refetch not due yet)")
             self._refresh()  # a failure: ``failure_retry`` applies, not the penalty window
@@ -230,8 +231,12 @@ class JwksCache:
         now = self._clock()
         self._last_attempt = now
         self._last_ok = False
-        # a URI from OIDC discovery may itself fail, with its own reason code
-        uri = self._uri if isinstance(self._uri, str) else self._uri()
+        self._failure = JwksUnavailable
+        try:  # a URI from OIDC discovery may itself fail, with its own reason code
+            uri = self._uri if isinstance(self._uri, str) else self._uri()
+        except JwksUnavailable as exc:
+            self._failure = type(exc)
+            raise
         try:
             document = self._fetch(uri, self._timeout, self._max_bytes)
             entries = document["keys"]

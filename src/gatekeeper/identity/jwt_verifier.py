@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.errors import (
@@ -32,6 +32,8 @@ from gatekeeper.errors import (
     UnknownIssuer,
     UnsupportedAlgorithm,
 )
+from gatekeeper.identity.discovery import DocumentFetch, OidcDiscovery
+from gatekeeper.identity.https import fetch_json
 from gatekeeper.identity.jwks import JwksCache, JwksFetch, fetch_jwks
 from gatekeeper.identity.principal import Principal, checked_principal_id
 
@@ -67,7 +69,11 @@ class IssuerConfig(BaseModel):
     )
     issuer: NonEmpty = Field(description="The exact 'iss' value.")
     audiences: tuple[NonEmpty, ...] = Field(min_length=1)
-    jwks_uri: str
+    jwks_uri: str | None = Field(
+        default=None,
+        description="Where the keys are; absent: read from the issuer's OIDC discovery document "
+        "(<issuer>/.well-known/openid-configuration).",
+    )
     algorithms: tuple[str, ...] = Field(default=("RS256", "ES256"), min_length=1)
     leeway_seconds: int = Field(default=30, ge=0, le=300)
     required_claims: tuple[NonEmpty, ...] = MANDATORY_CLAIMS
@@ -98,11 +104,24 @@ class IssuerConfig(BaseModel):
 
     @field_validator("jwks_uri")
     @classmethod
-    def _http_uri(cls, value: str) -> str:
+    def _http_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("jwks_uri must be an absolute http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _discoverable(self) -> IssuerConfig:
+        if self.jwks_uri is None:
+            parts = urlsplit(self.issuer)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise ValueError(
+                    "without jwks_uri, issuer must be an http(s) URL (OIDC discovery reads "
+                    "<issuer>/.well-known/openid-configuration)"
+                )
+        return self
 
     @field_validator("algorithms")
     @classmethod
@@ -157,6 +176,7 @@ class JwtVerifier:
         issuers: Sequence[IssuerConfig],
         *,
         fetch: JwksFetch = fetch_jwks,
+        discover: DocumentFetch = fetch_json,
         clock: Clock = system_clock,
     ) -> None:
         for field in ("name", "issuer"):
@@ -165,20 +185,7 @@ class JwtVerifier:
                 raise ValueError(f"issuer configs must have distinct '{field}' values")
         self._clock = clock
         self._issuers: Mapping[str, _Issuer] = {
-            cfg.issuer: _Issuer(
-                cfg,
-                JwksCache(
-                    cfg.jwks_uri,
-                    fetch=fetch,
-                    clock=clock,
-                    refetch_interval=cfg.kid_refetch_interval_seconds,
-                    timeout=cfg.jwks_timeout_seconds,
-                    max_bytes=cfg.jwks_max_bytes,
-                    max_age=cfg.jwks_max_age_seconds,
-                    stale_if_error=cfg.jwks_stale_if_error_seconds,
-                ),
-            )
-            for cfg in issuers
+            cfg.issuer: _Issuer(cfg, _jwks_cache(cfg, fetch, discover, clock)) for cfg in issuers
         }
         self._max_token_bytes = max(
             (cfg.max_token_bytes for cfg in issuers), default=DEFAULT_MAX_TOKEN_BYTES
@@ -225,6 +232,31 @@ class JwtVerifier:
         claims = _decode(token, key, alg, cfg)
         _check_times(claims, now=self._clock(), leeway=cfg.leeway_seconds)
         return _principal(cfg, claims)
+
+
+def _jwks_cache(
+    cfg: IssuerConfig, fetch: JwksFetch, discover: DocumentFetch, clock: Clock
+) -> JwksCache:
+    """The issuer's key cache: at its ``jwks_uri``, or at the one its discovery names."""
+    uri: str | OidcDiscovery = cfg.jwks_uri or OidcDiscovery(
+        cfg.issuer,
+        fetch=discover,
+        clock=clock,
+        timeout=cfg.jwks_timeout_seconds,
+        max_bytes=cfg.jwks_max_bytes,
+        max_age=cfg.jwks_max_age_seconds,
+        stale_if_error=cfg.jwks_stale_if_error_seconds,
+    )
+    return JwksCache(
+        uri,
+        fetch=fetch,
+        clock=clock,
+        refetch_interval=cfg.kid_refetch_interval_seconds,
+        timeout=cfg.jwks_timeout_seconds,
+        max_bytes=cfg.jwks_max_bytes,
+        max_age=cfg.jwks_max_age_seconds,
+        stale_if_error=cfg.jwks_stale_if_error_seconds,
+    )
 
 
 def _parse_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

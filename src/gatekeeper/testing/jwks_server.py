@@ -1,14 +1,18 @@
 """A real JWKS endpoint on 127.0.0.1 for the tests and the offline demo.
 
 Real HTTP rather than a stubbed fetch, so timeouts, status codes and size caps are exercised
-through ``urllib`` exactly as in Lambda. The server can be told to fail (HTTP 500), to hang, or
-to serve a new key set (rotation), and it counts the requests it receives.
+through the same client code as in Lambda. The server can be told to fail (HTTP 500), to hang,
+or to serve a new key set (rotation), and it counts the requests it receives. It is also an
+OIDC issuer: ``/.well-known/openid-configuration`` names ``issuer`` (its base URL) and its
+JWKS, unless told to serve another discovery document.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +20,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 JWKS_PATH: Final = "/.well-known/jwks.json"
+DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
+        if self.path == DISCOVERY_PATH:
+            self._send(owner._discovery_hit())
+            return
         if self.path != JWKS_PATH:
             self._send(_Reply(404, b'{"message":"not found"}'))
             return
@@ -77,6 +85,8 @@ class LocalJwksServer:
         self._lock = threading.Lock()
         self._reply = _Reply(200, b"")
         self._hits = 0
+        self._discovery: _Reply | None = None  # None: the default document
+        self._discovery_hits = 0
         self._released = threading.Event()
         self.serve(jwks if jwks is not None else {"keys": []})
         self._server = _Server(self)
@@ -117,6 +127,39 @@ class LocalJwksServer:
         return f"http://{host!s}:{port}{JWKS_PATH}"
 
     @property
+    def issuer(self) -> str:
+        """The base URL: the issuer its default discovery document names."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def discovery_uri(self) -> str:
+        return f"{self.issuer}{DISCOVERY_PATH}"
+
+    @property
+    def discovery_hits(self) -> int:
+        with self._lock:
+            return self._discovery_hits
+
+    def serve_discovery(
+        self, document: Mapping[str, Any] | None = None, *, status: int = 200, body: bytes = b""
+    ) -> None:
+        """Answer discovery with ``document`` (or raw ``body``); None: the default document."""
+        with self._lock:
+            if document is None and not body:
+                self._discovery = None
+            else:
+                self._discovery = _Reply(status, body or json.dumps(document).encode())
+
+    def _discovery_hit(self) -> _Reply:
+        with self._lock:
+            self._discovery_hits += 1
+            if self._discovery is not None:
+                return self._discovery
+        document = {"issuer": self.issuer, "jwks_uri": self.uri}
+        return _Reply(200, json.dumps(document).encode())
+
+    @property
     def hits(self) -> int:
         """Requests received for the JWKS path (failed and hanging ones included)."""
         with self._lock:
@@ -146,3 +189,56 @@ class LocalJwksServer:
         with self._lock:
             self._hits += 1
             return self._reply
+
+
+class TricklingServer:
+    """A raw socket server for one request, on any path: the status line at once, then one
+    header byte per ``interval`` for ``duration`` seconds, then ``body``. Each byte arrives well
+    within any socket timeout, so only a deadline over the whole fetch stops it.
+
+    Example::
+
+        with TricklingServer(b'{"keys": []}') as slow:
+            fetch_jwks(slow.uri, 0.5, 65_536)  # JwksUnavailable after 0.5 s, not 4 s
+    """
+
+    def __init__(self, body: bytes, *, interval: float = 0.05, duration: float = 4.0) -> None:
+        self._body = body
+        self._interval = interval
+        self._duration = duration
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.base = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.uri = f"{self.base}{JWKS_PATH}"
+
+    def __enter__(self) -> TricklingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(2)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65_536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                ends = time.monotonic() + self._duration
+                while time.monotonic() < ends and not self._stop.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(self._interval)
+                conn.sendall(
+                    b"\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(self._body)).encode()
+                    + b"\r\n\r\n"
+                    + self._body
+                )
+            except OSError:
+                return  # the client gave up: expected
