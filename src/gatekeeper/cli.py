@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.keys",
     "gatekeeper.commands.usage",
     "gatekeeper.commands.block",
+    "gatekeeper.commands.test",
 )
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

@@ -53,6 +53,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help=f"exit {EXIT_CHANGES} when there are changes (0: none, 1: error)",
     )
+    plan.add_argument(
+        "--test",
+        metavar="TESTS",
+        type=Path,
+        help="run these access tests (gatekeeper test) on the file first; any failure stops",
+    )
     plan.set_defaults(func=run_plan)
 
     apply = sub.add_parser(
@@ -198,6 +204,10 @@ def show_plan(plan: Plan, source: str) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    if args.test is not None:
+        from gatekeeper.commands.test import check_before_plan
+
+        check_before_plan(args.test, read_access_file(args.file, force=args.force), quiet=args.json)
     _, _, plan = _plan(args)
     if args.json:
         print_json(_plan_json(plan))
