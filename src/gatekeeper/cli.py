@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.usage",
     "gatekeeper.commands.block",
     "gatekeeper.commands.test",
+    "gatekeeper.commands.explain",
 )
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

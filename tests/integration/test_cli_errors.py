@@ -61,6 +61,7 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("block", "list"): [],
         ("block", "remove"): ["203.0.113.9", "--actor", "t"],
         ("test",): ["-f", str(SAMPLE.parent / "access-tests.yaml")],
+        ("explain",): ["--principal", "corp:alice", "--tenant", "acme", "GET", "/orders"],
     }
     return table[command]
 
