@@ -38,11 +38,8 @@ from gatekeeper.policy_builder import (
     BasePolicy,
     PolicyResult,
     build_base,
-    deny_response,
-    http_simple_response,
     policy_for_request,
     request_only,
-    rest_response,
 )
 from gatekeeper.rate_limit.brute_force import BruteForceGuard
 from gatekeeper.rate_limit.counters import Block, CounterStore, DynamoCounterStore
@@ -57,6 +54,7 @@ from gatekeeper.rbac.evaluator import (
 )
 from gatekeeper.rbac.model import RbacSnapshot
 from gatekeeper.requests import AccessRequest, EventKind, EventShape, parse_event
+from gatekeeper.responses import deny_response, http_simple_response, rest_response
 from gatekeeper.store.config_cache import ConfigCache
 from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
 
@@ -269,9 +267,14 @@ class Authorizer:
         facts.config_version = snapshot.version
         facts.roles = resolve_roles(snapshot, principal, assignments)
         arn = request.arn
-        grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage)
+        # the caller's scopes that some permission requires: they change the grants (a
+        # permission whose scopes the caller lacks does not apply), so they key the memo too
+        scopes = snapshot.relevant_scopes(principal.scopes)
+        grants = grants_for(snapshot, facts.roles, arn.api_id, arn.stage, scopes)
         if request.shape is EventShape.TEST_INVOKE:
-            facts.decision = evaluate_wildcard(snapshot, facts.roles, request, principal.tenant)
+            facts.decision = evaluate_wildcard(
+                snapshot, facts.roles, request, principal.tenant, scopes
+            )
         else:
             facts.decision = evaluate(grants, request.method, request.path, principal.tenant)
         if request.shape is not EventShape.REQUEST:
@@ -280,7 +283,7 @@ class Authorizer:
                 arn, facts.decision.allowed, self._settings.policy_max_bytes
             )
         else:
-            base = self._policies.get(snapshot, arn.base, facts.roles, principal.tenant)
+            base = self._policies.get(snapshot, arn.base, facts.roles, principal.tenant, scopes)
             if base is None:
                 base = build_base(
                     base=arn.base,
@@ -289,7 +292,7 @@ class Authorizer:
                     routes=snapshot.routes_for(arn.api_id, arn.stage),
                     max_bytes=self._settings.policy_max_bytes,
                 )
-                self._policies.put(snapshot, arn.base, facts.roles, principal.tenant, base)
+                self._policies.put(snapshot, arn.base, facts.roles, principal.tenant, scopes, base)
             facts.policy = policy_for_request(
                 base, arn, facts.decision.allowed, self._settings.policy_max_bytes
             )
@@ -455,10 +458,12 @@ class Authorizer:
 
 
 class PolicyMemo:
-    """Base policies per (API stage, tenant, roles), valid for one config version.
+    """Base policies per (API stage, tenant, roles, relevant scopes), valid for one config
+    version.
 
     Building a verified policy walks the route catalog (milliseconds); the result depends only
-    on the caller's roles and tenant, so a warm container builds it once per combination,
+    on the caller's roles, tenant and the scopes some permission requires (they decide which
+    permissions apply), so a warm container builds it once per combination,
     whatever its scope: adapting it to a request (:func:`policy_for_request`) re-checks it
     against the request's own RBAC answer, so a memo hit can never answer differently from RBAC.
     """
@@ -466,16 +471,21 @@ class PolicyMemo:
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
         self._version: int | None = None
-        self._entries: dict[tuple[str, str | None, frozenset[str]], BasePolicy] = {}
+        self._entries: dict[tuple[str, str | None, frozenset[str], frozenset[str]], BasePolicy] = {}
 
     def get(
-        self, snapshot: RbacSnapshot, base: str, roles: tuple[str, ...], tenant: str | None
+        self,
+        snapshot: RbacSnapshot,
+        base: str,
+        roles: tuple[str, ...],
+        tenant: str | None,
+        scopes: frozenset[str] = frozenset(),
     ) -> BasePolicy | None:
         if snapshot.version != self._version:
             self._entries.clear()
             self._version = snapshot.version
             return None
-        return self._entries.get((base, tenant, frozenset(roles)))
+        return self._entries.get((base, tenant, frozenset(roles), scopes))
 
     def put(
         self,
@@ -483,13 +493,14 @@ class PolicyMemo:
         base: str,
         roles: tuple[str, ...],
         tenant: str | None,
+        scopes: frozenset[str],
         policy: BasePolicy,
     ) -> None:
         if snapshot.version != self._version:
             return
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[(base, tenant, frozenset(roles))] = policy
+        self._entries[(base, tenant, frozenset(roles), scopes)] = policy
 
 
 class _NoCounters:

@@ -127,6 +127,13 @@ class MissingClaim(InvalidToken):
     reason = "missing_claim"
 
 
+class InvalidScopeClaim(InvalidToken):
+    """``scope``/``scp`` is neither a space-separated string nor a list of strings, or holds
+    something that is not an RFC 6749 scope token."""
+
+    reason = "invalid_scope_claim"
+
+
 class KeyAlgorithmMismatch(InvalidToken):
     """The JWK for the token's kid is not for the token's ``alg`` (its own alg or key type)."""
 

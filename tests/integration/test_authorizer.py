@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gatekeeper.authorizer import AuthorizerResult
-from gatekeeper.policy_builder import iam_evaluate
+from gatekeeper.iam_simulator import iam_evaluate
 from gatekeeper.rbac.model import Permission, Role
 from gatekeeper.testing import rsa_key
 from gatekeeper.testing.events import (

@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.parser.models.apigw_websocket import (
 )
 
 from gatekeeper.arn import ExecuteApiArn
-from gatekeeper.policy_builder import iam_evaluate
+from gatekeeper.iam_simulator import iam_evaluate
 from gatekeeper.requests import parse_event
 from gatekeeper.testing import LocalJwksServer
 from gatekeeper.testing.lambda_context import LocalLambdaContext

@@ -15,20 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatekeeper import policy_builder
+from gatekeeper import route_check
 from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
-from gatekeeper.policy_builder import (
-    PolicyResult,
-    build_policy,
-    deny_response,
-    http_simple_response,
-    iam_evaluate,
-    policy_size,
-    rest_response,
-)
+from gatekeeper.iam_simulator import iam_evaluate
+from gatekeeper.policy_builder import PolicyResult, build_policy, policy_size
 from gatekeeper.rbac.evaluator import Grant, evaluate
 from gatekeeper.rbac.model import HTTP_METHODS, Permission, parse_route, split_path
+from gatekeeper.responses import deny_response, http_simple_response, rest_response
 
 API = "abcdef1234"
 OTHER_API = "otherapi1"
@@ -549,7 +543,7 @@ def test_when_nothing_fits_everything_is_denied() -> None:
 
 
 def test_a_comparison_too_complex_to_finish_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(policy_builder, "_MAX_STATES", 1)
+    monkeypatch.setattr(route_check, "_MAX_STATES", 1)
     perms, _ = PRINCIPALS["clerk"]
     result = build_policy(
         arn=request("GET", "/orders/1"), grants=as_grants(perms), tenant=None, routes=CATALOG

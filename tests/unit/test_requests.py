@@ -13,7 +13,7 @@ import pytest
 
 from gatekeeper.canonical_path import NON_CANONICAL_GLOBS, canonical_path
 from gatekeeper.errors import MalformedEvent, NonCanonicalPath, NotAnAuthorizerEvent
-from gatekeeper.policy_builder import iam_evaluate
+from gatekeeper.iam_simulator import iam_evaluate
 from gatekeeper.requests import EventKind, EventShape, parse_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

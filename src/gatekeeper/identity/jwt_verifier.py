@@ -24,6 +24,7 @@ from gatekeeper.errors import (
     GatekeeperError,
     InvalidAudience,
     InvalidIssuer,
+    InvalidScopeClaim,
     InvalidSignature,
     InvalidToken,
     MissingClaim,
@@ -35,7 +36,7 @@ from gatekeeper.errors import (
 from gatekeeper.identity.discovery import DocumentFetch, OidcDiscovery
 from gatekeeper.identity.https import fetch_json
 from gatekeeper.identity.jwks import JwksCache, JwksFetch, fetch_jwks
-from gatekeeper.identity.principal import Principal, checked_principal_id
+from gatekeeper.identity.principal import SCOPE_TOKEN, Principal, checked_principal_id
 
 ASYMMETRIC_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -349,7 +350,32 @@ def _strings(name: str, value: Any) -> tuple[str, ...] | None:
     return None
 
 
+SCOPE_CLAIMS: Final = ("scope", "scp")
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """``scope`` (RFC 8693: space-separated) and ``scp`` (a string or a list, as Entra ID and
+    Okta send it); anything else is refused, never silently read as "no scopes"."""
+    scopes: list[str] = []
+    for name in SCOPE_CLAIMS:
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            items = value.split(" ") if value else []
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            items = value
+        else:
+            raise InvalidScopeClaim(f"'{name}' claim must be a string or a list of strings")
+        for item in items:
+            if not SCOPE_TOKEN.match(item):
+                raise InvalidScopeClaim(f"'{name}' claim holds an invalid scope")
+        scopes.extend(items)
+    return frozenset(scopes)
+
+
 def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
+    scopes = _scopes(claims)
     attributes: dict[str, tuple[str, ...]] = {}
     for name, value in claims.items():
         strings = _strings(name, value)
@@ -369,6 +395,6 @@ def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
         auth_method="jwt",
         issuer=cfg.name,
         tenant=tenant if isinstance(tenant, str) and tenant else None,
-        scopes=frozenset(attributes.get("scope", ()) + attributes.get("scp", ())),
+        scopes=scopes,
         attributes=attributes,
     )

@@ -16,6 +16,8 @@ MAX_PRINCIPAL_ID_BYTES: Final = 512
 ``PRINCIPAL#<id>``, ``RL#<rule>#<id>``) and of every response and audit event; real ``sub``
 values are UUIDs, numbers or e-mail addresses, far below this."""
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+SCOPE_TOKEN: Final = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,256}$")
+"""RFC 6749 section 3.3: ``scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`` (bounded here)."""
 
 
 def checked_principal_id(value: str) -> str:

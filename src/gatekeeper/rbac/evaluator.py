@@ -82,16 +82,28 @@ def resolve_roles(
 
 
 def grants_for(
-    snapshot: RbacSnapshot, roles: Iterable[str], api_id: str, stage: str
+    snapshot: RbacSnapshot,
+    roles: Iterable[str],
+    api_id: str,
+    stage: str,
+    scopes: Iterable[str] = (),
 ) -> tuple[Grant, ...]:
-    """Every permission of ``roles`` that applies to this API stage, tagged with its rule id."""
+    """Every permission of ``roles`` that applies to this API stage and to a caller holding
+    ``scopes``, tagged with its rule id.
+
+    A permission whose ``requires_scopes`` the caller lacks does not apply to that caller at
+    all: the scopes are a ceiling on what the roles allow, and whatever is built from the
+    grants (the decision, the policy) is exact for this caller. Without ``scopes``, no
+    scope-requiring permission applies (fail closed).
+    """
+    held = frozenset(scopes)
     grants: list[Grant] = []
     for name in roles:
         role = snapshot.roles.get(name)
         if role is None:
             continue
         for index, permission in enumerate(role.permissions):
-            if permission.applies_to(api_id, stage):
+            if permission.applies_to(api_id, stage) and permission.scoped_for(held):
                 grants.append(Grant(f"{name}#{index}", permission))
     return tuple(grants)
 
@@ -120,11 +132,13 @@ def evaluate_wildcard(
     roles: Iterable[str],
     request: WildcardRequest,
     tenant: str | None,
+    scopes: Iterable[str] = (),
 ) -> Decision:
     """The console's "Test authorizer" form: ``*`` as the stage or the verb stands for every
     value, so the request is allowed only if it is allowed for each of them (else the first
     denial is the answer). Fail closed: a test can never show more than any real request gets."""
     names = tuple(roles)
+    held = frozenset(scopes)
     arn = request.arn
     stages: tuple[str, ...] = (arn.stage,)
     if arn.stage == "*":
@@ -139,7 +153,7 @@ def evaluate_wildcard(
     methods = HTTP_METHODS if request.method == "*" else (request.method,)
     allowed: Decision | None = None
     for stage in stages:
-        grants = grants_for(snapshot, names, arn.api_id, stage)
+        grants = grants_for(snapshot, names, arn.api_id, stage, held)
         for method in methods:
             decision = evaluate(grants, method, request.path, tenant)
             if not decision.allowed:

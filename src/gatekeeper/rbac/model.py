@@ -9,17 +9,22 @@ Path pattern syntax (validated when a permission is built, so bad rules never re
                        ``/orders/1``, ``/orders/1/items``
 - ``/t/{tenant}/x``    ``{tenant}`` is reserved: it matches only the caller's own tenant
 
-Methods are HTTP verbs or ``*`` (any). A permission may be limited to one API id and/or stage.
+Methods are HTTP verbs or ``*`` (any). A permission may be limited to one API id and/or stage,
+and may require OAuth scopes (``requires_scopes``): it then applies only to a caller whose
+credential carries every one of them (a JWT's ``scope``/``scp``, an API key's stored scopes), so
+a credential's scopes cap what its roles allow.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gatekeeper.identity.principal import SCOPE_TOKEN
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.patterns import (
     DEFAULT_TENANT,
@@ -70,6 +75,32 @@ class Permission(BaseModel):
     path: PathPattern
     api_id: str | None = None
     stage: str | None = None
+    requires_scopes: tuple[str, ...] = Field(
+        default=(),
+        exclude_if=lambda value: not value,  # stored documents stay as they were without it
+        description="OAuth scopes the credential must carry, all of them, for this permission "
+        "to apply to the caller (allow permissions only).",
+    )
+
+    @field_validator("requires_scopes")
+    @classmethod
+    def _scope_tokens(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for scope in value:
+            if not SCOPE_TOKEN.match(scope):
+                raise ValueError(f"invalid scope {scope[:64]!r} (RFC 6749 scope-token)")
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _allow_only_scopes(self) -> Permission:
+        if self.effect == "deny" and self.requires_scopes:
+            # a deny that only binds callers holding a scope would give more to callers with
+            # fewer scopes: never a widening, so refused
+            raise ValueError("requires_scopes is for allow permissions only")
+        return self
+
+    def scoped_for(self, scopes: frozenset[str]) -> bool:
+        """Whether the permission applies to a caller with these scopes."""
+        return all(scope in scopes for scope in self.requires_scopes)
 
     @property
     def segments(self) -> tuple[Segment, ...]:
@@ -230,6 +261,21 @@ class RbacSnapshot(BaseModel):
             seen[name] = None
             stack.extend(sorted(self.roles[name].inherits, reverse=True))
         return tuple(seen)
+
+    @functools.cached_property
+    def required_scopes(self) -> frozenset[str]:
+        """Every scope some permission requires: only these can change a caller's grants."""
+        return frozenset(
+            scope
+            for role in self.roles.values()
+            for permission in role.permissions
+            for scope in permission.requires_scopes
+        )
+
+    def relevant_scopes(self, scopes: Iterable[str]) -> frozenset[str]:
+        """The caller's scopes that can matter here (what grants and cached policies depend on)."""
+        required = self.required_scopes
+        return frozenset(scope for scope in scopes if scope in required)
 
     def routes_for(self, api_id: str, stage: str) -> tuple[str, ...] | None:
         """The route catalog for an API stage (``*`` stage entries apply to every stage)."""

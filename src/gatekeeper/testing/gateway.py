@@ -62,7 +62,7 @@ What is modelled, and the documentation it follows
   caching is not currently supported", API Gateway V2 ``AuthorizerResultTtlInSeconds``).
   An authorizer's "Unauthorized" and failures (500) are not cached; Allow and Deny answers are.
 - Judging an answer: a raised ``Unauthorized`` → 401; a policy is evaluated against the current
-  request's ``methodArn``/``routeArn`` with :func:`gatekeeper.policy_builder.iam_evaluate` under
+  request's ``methodArn``/``routeArn`` with :func:`gatekeeper.iam_simulator.iam_evaluate` under
   both readings of ``*`` (crossing ``/`` or not) and a disagreement raises :class:`ModelError`
   (the model cannot say what AWS would do, so a test must fail rather than guess); Allow → 200,
   explicit or implicit deny → 403. A simple response's ``isAuthorized`` is reused as is. Any
@@ -97,7 +97,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlencode
 
 from gatekeeper.clock import Clock, system_clock
-from gatekeeper.policy_builder import iam_evaluate
+from gatekeeper.iam_simulator import iam_evaluate
 from gatekeeper.testing.lambda_context import LocalLambdaContext
 
 if TYPE_CHECKING:
