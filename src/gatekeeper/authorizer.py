@@ -32,8 +32,10 @@ from gatekeeper.errors import (
     UnknownApiKey,
 )
 from gatekeeper.identity.api_keys import check_key, parse_key
+from gatekeeper.identity.jwks import fetch_jwks
 from gatekeeper.identity.jwt_verifier import JwtVerifier
 from gatekeeper.identity.principal import Principal
+from gatekeeper.identity.token_cache import TokenCache
 from gatekeeper.policy_builder import (
     BasePolicy,
     PolicyResult,
@@ -104,6 +106,7 @@ class Authorizer:
         guard: BruteForceGuard | None = None,
         clock: Clock = system_clock,
         perf_counter: Callable[[], float] = time.perf_counter,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self._settings = settings
         self._config = config
@@ -115,6 +118,7 @@ class Authorizer:
         self._perf = perf_counter
         self._policies = PolicyMemo(settings.cache_max_entries)
         self._limits_version: int | None = None
+        self._tokens = token_cache  # None: every JWT is verified
 
     @classmethod
     def from_settings(
@@ -153,6 +157,11 @@ class Authorizer:
         limiter = RateLimiter(
             counters or _NoCounters(), clock=clock, max_lease_fraction=settings.lease_max_fraction
         )
+        tokens = TokenCache(
+            max_entries=settings.cache_max_entries,
+            jwks_max_age=min((i.jwks_max_age_seconds for i in settings.issuers), default=3600.0),
+            clock=clock,
+        )
         return cls(
             settings,
             config=ConfigCache(
@@ -161,11 +170,12 @@ class Authorizer:
                 refresh_seconds=settings.config_refresh_seconds,
                 max_entries=settings.cache_max_entries,
             ),
-            jwt_verifier=JwtVerifier(settings.issuers, clock=clock),
+            jwt_verifier=JwtVerifier(settings.issuers, clock=clock, fetch=tokens.watch(fetch_jwks)),
             emitter=emitter or emitter_from_settings(settings, logger),
             limiter=limiter,
             guard=guard,
             clock=clock,
+            token_cache=tokens,
         )
 
     def authorize(self, event: Any) -> AuthorizerResult:
@@ -251,7 +261,15 @@ class Authorizer:
                 raise UnknownApiKey(f"no API key with id {key_id}")
             return check_key(record, secret, self._clock())
         if creds.bearer is not None:
-            return self._jwt.verify(creds.bearer.get_secret_value())
+            token = creds.bearer.get_secret_value()
+            if self._tokens is None:
+                return self._jwt.verify(token)
+            version = self._config.version
+            principal = self._tokens.get(token, config_version=version)
+            if principal is None:  # verified once per token, config version and key set
+                principal = self._jwt.verify(token)
+                self._tokens.put(token, principal, config_version=version)
+            return principal
         raise MissingCredentials("no bearer token or API key")
 
     def _decide(self, facts: _Outcome) -> None:
