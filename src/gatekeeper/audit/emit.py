@@ -1,8 +1,12 @@
 """Where audit events go: a JSON log line (default) or a direct Kinesis put.
 
-- ``log`` (:class:`LogAuditEmitter`): one JSON line through Powertools Logger, the event under
-  the ``audit`` key. No added latency; a CloudWatch Logs subscription filter
-  (``{ $.audit.event_id = "*" }``) forwards the lines to the audit stream.
+- ``log`` (:class:`LogAuditEmitter`): one compact JSON line on the function's log stream,
+  ``{"level":"INFO","audit":{...}}`` (see :func:`compact_json`). No added latency; a CloudWatch
+  Logs subscription filter (``{ $.audit.event_id = "*" }``) forwards the lines to the audit
+  stream. Compact because CloudWatch Logs bills every byte ingested, and the log line is most of
+  what a decision costs: no logger envelope (the log group and stream name the function, the
+  event carries its own time and API Gateway request id), no null fields and no fields at their
+  default; the sink reads the line back into the same :class:`AuditEvent` either way.
 - ``kinesis`` (:class:`KinesisAuditEmitter`): ``PutRecords`` straight to the stream, so events
   reach the archive without the CloudWatch Logs hop (and its ingestion cost). Never fatal: a
   failed or partially failed put sends the affected events to the log line instead, and the
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import atexit
 import json
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -33,15 +37,42 @@ class AuditEmitter(Protocol):
     def emit(self, event: AuditEvent) -> None: ...
 
 
+def compact(event: AuditEvent) -> dict[str, Any]:
+    """The event without null fields or fields at their default; reads back to an equal event.
+
+    ``schema_version`` and ``event_id`` are always written: a reader must never fill them with
+    its own defaults (another version, a new random id).
+    """
+    body = event.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    return {"schema_version": event.schema_version, "event_id": event.event_id, **body}
+
+
+def compact_json(event: AuditEvent) -> str:
+    """One compact JSON object (no spaces), as logged and as put on Kinesis."""
+    return json.dumps(compact(event), separators=(",", ":"))
+
+
 class LogAuditEmitter:
+    """Writes one compact line per event on the stream of ``logger``'s handler (stdout in
+    Lambda), bypassing the logger's envelope; ``level`` lets Lambda's log-level filter (JSON log
+    format) see an INFO line."""
+
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
 
     def emit(self, event: AuditEvent) -> None:
-        self._logger.info(
-            f"{event.event_type} {event.decision}: {event.reason}",
-            extra={"audit": event.model_dump(mode="json")},
-        )
+        line = f'{{"level":"INFO","audit":{compact_json(event)}}}\n'
+        handler = self._logger.logger_handler
+        stream = getattr(handler, "stream", None)
+        if stream is None:  # not a stream handler: let the logger format it
+            self._logger.info("audit", extra={"audit": compact(event)})
+            return
+        handler.acquire()
+        try:
+            stream.write(line)
+            stream.flush()
+        finally:
+            handler.release()
 
 
 class ListAuditEmitter:
@@ -92,10 +123,7 @@ class KinesisAuditEmitter:
         events, self._buffer = self._buffer, []
         if not events:
             return
-        records = [
-            {"Data": json.dumps(e.model_dump(mode="json")).encode(), "PartitionKey": e.event_id}
-            for e in events
-        ]
+        records = [{"Data": compact_json(e).encode(), "PartitionKey": e.event_id} for e in events]
         try:
             response = self._kinesis.put_records(Records=records, **self._stream)  # type: ignore[arg-type]
         except Exception:
