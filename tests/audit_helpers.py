@@ -84,9 +84,16 @@ class FlakyStore:
         self._check(key, "create")
         self.inner.create(key, body, metadata, content_type)
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> str | None:
         self._check(key, "put")
-        self.inner.put(key, body, content_type)
+        return self.inner.put(key, body, content_type, metadata, if_match)
 
     def get(self, key: str) -> StoredObject | None:
         self._check(key, "get")

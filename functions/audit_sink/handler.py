@@ -15,6 +15,16 @@ of them in one call, and the answer depends on how the function was invoked:
   the retry write only what is missing.
 - **Empty or unrecognised** events: ``{"batchItemFailures": []}``; an unrecognised one is
   logged as an error and quarantined (its start) as evidence.
+- **Heartbeat** (an EventBridge schedule, ``"source": "aws.events"``, every digest interval):
+  signs a digest of every idle chain, so ``archive verify`` can require a recent digest of
+  every chain (``--max-age``); metric ``HeartbeatDigests``.
+- **Replay** (an event source mapping on-failure record with its ``payload``, as an S3
+  destination keeps it; ``gatekeeper archive replay`` sends them): archives the records the
+  mapping gave up on and closes the chain's gap; raises if anything could not be archived.
+
+Metrics to alarm on: ``ChainGaps`` (the mapping gave up on records: replay them),
+``StateIncidents`` (a chain state was missing or forged and rebuilt from a digest),
+``RecordsFailed``.
 """
 
 from __future__ import annotations
@@ -54,10 +64,28 @@ def get_sink() -> AuditSink:
     return _sink
 
 
+def is_heartbeat(event: Any) -> bool:
+    return isinstance(event, dict) and (
+        event.get("source") == "aws.events" or event.get("gatekeeper") == "heartbeat"
+    )
+
+
+def is_failure_record(event: Any) -> bool:
+    """An event source mapping's on-failure record (``KinesisBatchInfo``, and ``payload`` when
+    the destination is S3)."""
+    return isinstance(event, dict) and isinstance(event.get("KinesisBatchInfo"), dict)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sink = get_sink()
+    if is_heartbeat(event):
+        digests = sink.heartbeat()
+        metrics.add_metric(name="HeartbeatDigests", unit=MetricUnit.Count, value=len(digests))
+        return {"digests": digests}
+    if is_failure_record(event):
+        return _replay(sink, event)
     parsed = parse_event(event, sink.limits)
     if parsed.error:
         logger.error(parsed.error, extra={"event_kind": parsed.kind})
@@ -69,6 +97,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("EventsDuplicate", result.duplicates),
         ("RecordsFailed", len(failed)),
         ("ItemsCut", sum(result.cut.values())),
+        ("ChainGaps", len(result.gaps)),
+        ("StateIncidents", len(result.state_incidents)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if result.cut:
@@ -97,6 +127,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         context=context,
     )
     return dict(response)
+
+
+def _replay(sink: AuditSink, event: dict[str, Any]) -> dict[str, Any]:
+    info = event["KinesisBatchInfo"]
+    result = sink.replay(event)
+    metrics.add_metric(name="EventsReplayed", unit=MetricUnit.Count, value=len(result.archived))
+    logger.info(
+        "replayed an on-failure record",
+        extra={"batch": info, "archived": len(result.archived), "gaps_closed": result.gaps_closed},
+    )
+    if result.failed:
+        raise NotArchived(f"replay: {len(result.failed)} record(s) not archived")
+    return {
+        "replayed": len(result.archived),
+        "quarantined": result.quarantined_items,
+        "gaps_closed": result.gaps_closed,
+    }
 
 
 def _sequence_number(record: Any) -> Any:

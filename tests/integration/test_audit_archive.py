@@ -220,6 +220,7 @@ def test_cli_verify_on_s3_exits_1_and_names_the_object(
     pem = tmp_path / "key.pem"
     pem.write_bytes(SIGNER.public_key_pem())
     argv = ["archive", "verify", "--bucket", bucket, "--prefix", "audit/", "--public-key", str(pem)]
+    argv += ["--max-age", "off"]  # written at a fixed fake time; freshness: test_audit_integrity
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=bucket)
@@ -314,6 +315,7 @@ def test_cli_verify_names_a_deleted_quarantine_marker_on_s3(
     pem = tmp_path / "key.pem"
     pem.write_bytes(SIGNER.public_key_pem())
     argv = ["archive", "verify", "--bucket", bucket, "--prefix", "audit/", "--public-key", str(pem)]
+    argv += ["--max-age", "off"]  # written at a fixed fake time; freshness: test_audit_integrity
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=bucket)

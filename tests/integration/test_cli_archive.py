@@ -44,7 +44,9 @@ def pem(tmp_path: Path) -> Path:
 
 
 def verify(*extra: str) -> list[str]:
-    return ["archive", "verify", "--bucket", BUCKET, *extra]
+    # the fixture's archive is written at a fixed fake time (November 2026): its newest digest
+    # is old by the wall clock, so freshness (tests/integration/test_audit_integrity.py) is off
+    return ["archive", "verify", "--bucket", BUCKET, "--max-age", "off", *extra]
 
 
 def test_the_default_prefix_is_the_stacks(
@@ -151,6 +153,7 @@ def test_bucket_prefix_and_key_come_from_the_stack_outputs(
         )
     )
     argv = ["--stack-outputs", str(outputs), "archive", "verify", "--public-key", str(pem)]
+    argv += ["--max-age", "off"]  # written at a fixed fake time
     assert cli.main(argv) == 0  # the key file wins over the output's KMS key
     assert f"s3://{BUCKET}/audit/: OK" in capsys.readouterr().out
     assert cli.main(["--stack-outputs", str(outputs), "archive", "verify"]) == 1

@@ -81,7 +81,7 @@ def test_cli_verify_with_kms_trusts_only_the_operators_key(
             digest_interval_seconds=0,
         )
         assert run(AuditSink(writer), direct_event([event(1), event(2)])) == []
-        argv = ["archive", "verify", "--bucket", bucket, "--prefix", "audit/"]
+        argv = ["archive", "verify", "--bucket", bucket, "--prefix", "audit/", "--max-age", "off"]
         assert cli.main([*argv, "--kms", ours]) == 1
         assert "DIGEST_INVALID" in capsys.readouterr().out
         assert cli.main([*argv, "--kms", theirs]) == 0

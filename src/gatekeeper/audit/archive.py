@@ -9,7 +9,18 @@ Modelled on CloudTrail's log file integrity validation:
 - periodically (``digest_interval_seconds``) a digest object lists every object written since
   the previous digest (key, SHA-256, link, positions, event count), names the previous digest
   and its signature, and is signed over
-  ``end_time \\n bucket/key \\n hex(sha256(digest)) \\n previous signature`` (SHA256withRSA).
+  ``end_time \\n bucket/key \\n hex(sha256(digest)) \\n previous signature`` (SHA256withRSA);
+- digest version 2 (:data:`DIGEST_VERSION`) proves freshness and completeness as well: a digest
+  is due once the previous one is ``digest_interval_seconds`` old even when nothing was written
+  (the scheduled heartbeat, :meth:`ArchiveWriter.heartbeat`, covers idle chains), so a verifier
+  knows how recent the newest digest must be (``interval_seconds`` is in the digest); it counts
+  the chain's objects (``objects_total``), names the newest (``newest_object``), the positions
+  done (``done_through``), the Kinesis records the event source mapping gave up on (``gaps``,
+  open until replayed; ``gaps_closed``) and what went wrong with the state (``incidents``);
+- the state is signed with the digest key (metadata ``signature`` over
+  :func:`state_signing_string`): the sink never signs a pending list it did not write itself.
+  A missing, unsigned (once version 2 digests exist) or forged state is rebuilt from the newest
+  digest, and the next digest says so (``incidents``).
 
 Object keys are deterministic (chain id + the first Kinesis position in the object) and written
 once (``If-None-Match: *``), so a retried batch that finds its object already written adopts it
@@ -34,20 +45,27 @@ import gzip
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from gatekeeper.audit.signer import ALGORITHM, Signer
-from gatekeeper.audit.store import AlreadyExists, ObjectStore
+from gatekeeper.audit.signer import ALGORITHM, Signer, verify_signature
+from gatekeeper.audit.store import ABSENT, AlreadyExists, Conflict, ObjectStore
 from gatekeeper.clock import Clock, system_clock
 
 Pos = tuple[int, int]
 """A position in a shard: (Kinesis sequence number, index of the audit event in the record)."""
 
-DIGEST_VERSION = 1
+DIGEST_VERSION = 2
+"""1: objects and the chain only; 2: also freshness (heartbeats, ``interval_seconds``),
+``objects_total``, ``newest_object``, ``done_through``, ``gaps`` and ``incidents``."""
+STATE_VERSION = 2
+"""1: unsigned; 2: signed (metadata ``signature``)."""
+MAX_FAILING = 10_000
+"""Sequence numbers remembered as failed, per chain (a gap lists at most these)."""
 JSONL_GZ = "application/x-ndjson"
 
 
@@ -69,6 +87,15 @@ def signing_string(
 ) -> bytes:
     """What a digest's signature covers (CloudTrail's string to sign, same order)."""
     return f"{end_time}\n{bucket}/{key}\n{digest_sha256}\n{previous_signature or 'null'}".encode()
+
+
+def state_signing_string(bucket: str, key: str, body_sha256: str) -> bytes:
+    """What a state object's signature covers (domain-separated from digests)."""
+    return f"gatekeeper-audit-state/v2\n{bucket}/{key}\n{body_sha256}".encode()
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
 
 
 def gzip_lines(lines: Sequence[bytes]) -> bytes:
@@ -142,9 +169,21 @@ class ObjectEntry(BaseModel):
     events: int
 
 
+class Gap(BaseModel):
+    """Kinesis records the event source mapping gave up on (retries or record age exhausted):
+    sequence numbers the sink reported failed, then saw the mapping move past."""
+
+    first: int = Field(description="The first sequence number given up.")
+    before: int = Field(description="The first sequence number delivered after the gap.")
+    missing: list[int] = Field(description="Sequence numbers not archived yet (replay them).")
+    detected: str
+    closed: str | None = None
+
+
 class ShardState(BaseModel):
     """What the writer remembers about one shard between batches."""
 
+    state_version: int = 1
     chain: str
     head: str
     objects_written: int = 0
@@ -159,15 +198,54 @@ class ShardState(BaseModel):
     last_digest_key: str | None = None
     last_digest_signature: str | None = None
     last_digest_time: str | None = None
+    newest_object: str | None = None
+    failing: list[int] = Field(
+        default_factory=list, description="Sequence numbers reported failed, not archived yet."
+    )
+    gaps: list[Gap] = Field(default_factory=list, description="Open gaps (see Gap).")
+    gaps_closed: list[Gap] = Field(default_factory=list, description="Closed since the digest.")
+    incidents: list[str] = Field(default_factory=list, description="Since the last digest.")
+    _etag: str | None = PrivateAttr(default=None)
 
     @classmethod
     def genesis(cls, chain: str) -> ShardState:
-        return cls(chain=chain, head=genesis_link(chain))
+        state = cls(chain=chain, head=genesis_link(chain), state_version=STATE_VERSION)
+        state._etag = ABSENT
+        return state
+
+    def in_gap(self, seq: int) -> bool:
+        return any(seq in gap.missing for gap in self.gaps)
 
     def is_done(self, pos: Pos) -> bool:
+        if self.gaps and self.in_gap(pos[0]):
+            return False  # given up by the mapping, now replayed
         if self.done_through is not None and pos <= self.done_through:
             return True
         return any(lo <= pos <= hi for lo, hi in self.done_ranges)
+
+    def note_delivery(self, first: int, delivered: set[int], now: float) -> Gap | None:
+        """A batch in stream order starts at ``first``: failed sequence numbers below it that it
+        does not carry were given up by the event source mapping. Returns the new gap."""
+        given_up = sorted(seq for seq in self.failing if seq < first and seq not in delivered)
+        if not given_up:
+            return None
+        self.failing = [seq for seq in self.failing if seq not in set(given_up)]
+        gap = Gap(first=given_up[0], before=first, missing=given_up, detected=iso(now))
+        self.gaps.append(gap)
+        return gap
+
+    def note_outcome(self, failed: set[int], done: set[int], now: float) -> list[Gap]:
+        """Remember what failed (until done); close the gaps a replay filled."""
+        self.failing = sorted((set(self.failing) | failed) - done)[-MAX_FAILING:]
+        closed: list[Gap] = []
+        for gap in list(self.gaps):
+            gap.missing = [seq for seq in gap.missing if seq not in done]
+            if not gap.missing:
+                gap.closed = iso(now)
+                self.gaps.remove(gap)
+                self.gaps_closed.append(gap)
+                closed.append(gap)
+        return closed
 
     def record_batch(self, positions: Sequence[tuple[Pos, bool]]) -> None:
         """Advance the done marks after a batch (``positions`` in stream order, with done flag).
@@ -228,17 +306,119 @@ class ArchiveWriter:
         self.layout = layout or Layout()
         self._clock = clock
         self._digest_interval = digest_interval_seconds
+        self._failing: dict[str, set[int]] = {}
+
+    def now(self) -> float:
+        return self._clock()
 
     # --- state ---------------------------------------------------------------------------------
     def load_state(self, chain: str) -> ShardState:
-        found = self.store.get(self.layout.state_key(chain))
+        """The chain's state, if the sink wrote it; else rebuilt from the newest digest.
+
+        A state that is missing while digests exist, unreadable, wrongly signed, or unsigned
+        while the chain has version 2 digests was not written by this sink (or was deleted):
+        trusting it could sign a forged pending list, and starting over would fork the chain.
+        The chain carries on from the newest digest instead, and the incident goes into the
+        next digest (``archive verify`` reports it).
+        """
+        key = self.layout.state_key(chain)
+        found = self.store.get(key)
         if found is None:
-            return ShardState.genesis(chain)
-        return ShardState.model_validate_json(found.body)
+            newest = self._newest_digest(chain)
+            if newest is None or json.loads(newest[1].body).get("index") == 1:
+                # a new chain, or one whose first state save failed after its first digest:
+                # the retry adopts that digest (and its objects) by their deterministic keys
+                state = ShardState.genesis(chain)
+                self._merge_failing(state)
+                return state
+            return self._recover(chain, "state missing", ABSENT, newest=newest)
+        try:
+            state = ShardState.model_validate_json(found.body)
+        except ValueError:
+            return self._recover(chain, "state unreadable", found.etag)
+        signature = found.metadata.get("signature")
+        if signature is None:
+            newest = self._newest_digest(chain)
+            if newest is not None and json.loads(newest[1].body).get("version", 1) >= 2:
+                return self._recover(chain, "state unsigned", found.etag)
+            state.incidents = list(state.incidents)
+        elif not self._signed(key, found.body, signature) or state.chain != chain:
+            return self._recover(chain, "state signature invalid", found.etag)
+        state._etag = found.etag
+        self._merge_failing(state)
+        return state
 
     def save_state(self, state: ShardState) -> None:
+        """Write the signed state, on condition that it is still the one loaded (a concurrent
+        writer of the chain, e.g. the heartbeat, makes this raise :class:`Conflict`)."""
+        key = self.layout.state_key(state.chain)
+        state.state_version = STATE_VERSION
         body = state.model_dump_json().encode()
-        self.store.put(self.layout.state_key(state.chain), body, "application/json")
+        message = state_signing_string(self.store.bucket, key, sha256_hex(body))
+        metadata = {
+            "signature": self.signer.sign(message).hex(),
+            "key-id": self.signer.key_id,
+            "algorithm": ALGORITHM,
+        }
+        state._etag = self.store.put(key, body, "application/json", metadata, state._etag)
+        self._failing.pop(state.chain, None)
+
+    def remember_failing(self, chain: str, failed: set[int]) -> None:
+        """Failed sequence numbers, kept in memory when the state cannot be saved (an S3
+        outage): the container's next save of the chain records them."""
+        if failed:
+            self._failing.setdefault(chain, set()).update(failed)
+
+    def _merge_failing(self, state: ShardState) -> None:
+        extra = self._failing.get(state.chain)
+        if extra:
+            state.failing = sorted(set(state.failing) | extra)[-MAX_FAILING:]
+
+    def _signed(self, key: str, body: bytes, signature: str) -> bool:
+        message = state_signing_string(self.store.bucket, key, sha256_hex(body))
+        try:
+            return verify_signature(self.signer.public_key_pem(), message, bytes.fromhex(signature))
+        except ValueError:
+            return False
+
+    def _newest_digest(self, chain: str) -> tuple[str, Any] | None:
+        keys = sorted(self.store.list(f"{self.layout.digests}{chain}/"))
+        for key in reversed(keys):
+            found = self.store.get(key)
+            if found is not None:
+                return key, found
+        return None
+
+    def _recover(
+        self, chain: str, reason: str, etag: str | None, *, newest: tuple[str, Any] | None = None
+    ) -> ShardState:
+        newest = newest or self._newest_digest(chain)
+        if newest is None:
+            state = ShardState.genesis(chain)
+            state.incidents.append(f"{reason} at {iso(self._clock())}: no digest, chain restarted")
+            state._etag = etag
+            self._merge_failing(state)
+            return state
+        key, found = newest
+        document = json.loads(found.body)
+        state = ShardState(
+            chain=chain,
+            head=document["end_link"],
+            state_version=STATE_VERSION,
+            objects_written=document.get("objects_total", 0),
+            done_through=document.get("done_through"),
+            digest_count=document["index"],
+            last_digest_key=key,
+            last_digest_signature=found.metadata.get("signature"),
+            last_digest_time=document["end_time"],
+            newest_object=document.get("newest_object"),
+            gaps=[Gap.model_validate(gap) for gap in document.get("gaps", [])],
+            incidents=[f"{reason} at {iso(self._clock())}: state rebuilt from {key}"],
+        )
+        state.pending_since = self._clock()
+        state._etag = etag
+        self._merge_failing(state)
+        return state
 
     # --- objects -------------------------------------------------------------------------------
     def write_object(self, state: ShardState, part: str, lines: Sequence[Line]) -> set[str]:
@@ -330,14 +510,28 @@ class ArchiveWriter:
         )  # fmt: skip
         state.head = link
         state.objects_written += 1
+        state.newest_object = key
         if state.pending_since is None:
             state.pending_since = self._clock()
 
     # --- digests -------------------------------------------------------------------------------
     def digest_due(self, state: ShardState) -> bool:
-        if not state.pending or state.pending_since is None:
+        """Objects, gap news or an incident waited an interval; or the last digest is an
+        interval old: then a digest is due even if nothing was written (a heartbeat)."""
+        now = self._clock()
+        news = state.pending or state.incidents or state.gaps_closed
+        since = state.pending_since
+        if news and (since is None or now - since >= self._digest_interval):
+            return True
+        if self._digest_interval <= 0 or state.last_digest_time is None:
             return False
-        return self._clock() - state.pending_since >= self._digest_interval
+        last = datetime.fromisoformat(state.last_digest_time).timestamp()
+        return now - last >= self._digest_interval
+
+    def note_news(self, state: ShardState) -> None:
+        """Something for the next digest that is not an object (a gap, an incident)."""
+        if state.pending_since is None:
+            state.pending_since = self._clock()
 
     def write_digest(self, state: ShardState) -> str:
         """Sign and write the digest of ``state.pending`` (or adopt one an earlier try wrote)."""
@@ -355,6 +549,13 @@ class ArchiveWriter:
             "start_link": state.pending[0].prev if state.pending else state.head,
             "end_link": state.head,
             "objects": [entry.model_dump(mode="json") for entry in state.pending],
+            "objects_total": state.objects_written,
+            "newest_object": state.newest_object,
+            "done_through": list(state.done_through) if state.done_through else None,
+            "gaps": [gap.model_dump(mode="json") for gap in state.gaps],
+            "gaps_closed": [gap.model_dump(mode="json") for gap in state.gaps_closed],
+            "incidents": list(state.incidents),
+            "interval_seconds": self._digest_interval,
             "signing": {"algorithm": ALGORITHM, "key_id": self.signer.key_id},
         }
         body = json.dumps(document, sort_keys=True, indent=1).encode()
@@ -373,15 +574,52 @@ class ArchiveWriter:
             signature = existing.metadata["signature"]
             end_time = document["end_time"]
             covered = {entry["key"] for entry in document["objects"]}
-            state.pending = [e for e in state.pending if e.key not in covered]
+            self._rechain(state, document, [e for e in state.pending if e.key not in covered])
+            if document.get("version", 1) >= 2:
+                state.incidents = [i for i in state.incidents if i not in document["incidents"]]
         else:
             state.pending = []
+            state.incidents = []
+            state.gaps_closed = []
         state.pending_since = self._clock() if state.pending else None
         state.digest_count = index
         state.last_digest_key = key
         state.last_digest_signature = signature
         state.last_digest_time = end_time
         return key
+
+    def _rechain(
+        self, state: ShardState, document: dict[str, Any], rest: list[ObjectEntry]
+    ) -> None:
+        """Continue the chain after an adopted digest: what it does not cover follows its end
+        (a retry may chain objects in another order than the attempt that wrote the digest)."""
+        link = document["end_link"]
+        state.pending = []
+        for entry in rest:
+            following = chain_link(link, entry.key, entry.sha256)
+            state.pending.append(entry.model_copy(update={"prev": link, "link": following}))
+            link = following
+        state.head = link
+        if document.get("version", 1) >= 2:
+            state.objects_written = document["objects_total"] + len(state.pending)
+            state.newest_object = state.pending[-1].key if rest else document["newest_object"]
+
+    def heartbeat(self) -> list[str]:
+        """Write the digest of every chain whose last digest is an interval old, even if
+        nothing was written since: a verifier can then require a recent digest of every chain
+        (an idle chain is otherwise indistinguishable from one rolled back). Run on a schedule;
+        a batch of the chain running at the same time wins (conditional state write)."""
+        written: list[str] = []
+        for key in list(self.store.list(self.layout.state)):
+            chain = key[len(self.layout.state) :].removesuffix(".json")
+            state = self.load_state(chain)
+            if not self.digest_due(state):
+                continue
+            digest = self.write_digest(state)
+            with suppress(Conflict):  # a batch saved the chain meanwhile; it adopts this digest
+                self.save_state(state)
+            written.append(digest)
+        return written
 
 
 def _lines(body: bytes) -> list[bytes]:

@@ -17,13 +17,22 @@ the whole payload; event-id dedup and write-once keys make that safe). Per chain
    at least once;
 5. map to OCSF, redact, and write one object per hour partition (chained, write-once keys);
 6. a record fails exactly when one of its events could not be written; the state remembers
-   what was done so the retry writes only the rest; then the digest, if due, and the state.
+   what was done so the retry writes only the rest, and which sequence numbers failed: when a
+   later batch starts beyond them, the event source mapping gave up (retries or record age
+   exhausted) and the chain records a gap, signed into the next digest, until
+   :meth:`AuditSink.replay` archives those records from the mapping's on-failure record;
+   then the digest, if due, and the state (signed, written on condition that no other writer
+   of the chain saved it meanwhile).
+
+:meth:`AuditSink.heartbeat` (a schedule) signs a digest of every idle chain, so that a verifier
+can require a recent digest of every chain.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -239,6 +248,9 @@ class SinkResult:
     duplicates: int = 0
     already_archived: int = 0
     cut: dict[str, int] = field(default_factory=dict)  # items stopped by a decode cap, by cap
+    gaps: list[str] = field(default_factory=list)  # "chain: first..before (n records)" found
+    gaps_closed: list[str] = field(default_factory=list)
+    state_incidents: list[str] = field(default_factory=list)
 
 
 class AuditSink:
@@ -259,19 +271,47 @@ class AuditSink:
         self._dedup_window = dedup_window
         self._max_object_events = max_object_events
 
-    def process(self, records: Sequence[SinkRecord]) -> SinkResult:
+    def process(self, records: Sequence[SinkRecord], *, replay: bool = False) -> SinkResult:
         result = SinkResult()
         by_chain: dict[str, list[SinkRecord]] = {}
         for record in records:
             by_chain.setdefault(chain_id(record.stream, record.shard_id), []).append(record)
         for chain, chain_records in by_chain.items():
-            self._process_chain(chain, chain_records, result)
+            self._process_chain(chain, chain_records, result, replay=replay)
         if self._detector is not None and result.archived:
             try:
                 self._detector.observe(result.archived)
             except Exception:  # best effort: the archive is what must not fail
                 self._log.exception("detection failed; events are archived")
         return result
+
+    def replay(self, failure: Mapping[str, Any]) -> SinkResult:
+        """Archive the batch of an event source mapping's on-failure record (an S3 destination
+        keeps the invocation's ``payload``): records the mapping gave up on. Positions are not
+        trusted as done (the mapping moved past them); event ids and write-once keys keep a
+        replay of something archived from writing it twice. Gaps these records fill close."""
+        payload = failure.get("payload")
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        if not isinstance(payload, dict) or not isinstance(payload.get("Records"), list):
+            info = failure.get("KinesisBatchInfo")
+            raise ValueError(
+                "the on-failure record carries no payload (an SQS or SNS destination keeps only "
+                f"the batch info {info}: read those records from the stream while retained)"
+            )
+        records = [
+            dataclasses.replace(record, ordered=False)
+            for record in parse_event(payload, self.limits).records
+        ]
+        return self.process(records, replay=True)
+
+    def heartbeat(self) -> list[str]:
+        """Sign a digest of every chain whose last digest is an interval old (a schedule)."""
+        try:
+            return self.writer.heartbeat()
+        except Exception:
+            self._log.exception("heartbeat digests failed")
+            raise
 
     def _plan(self, state: ShardState, records: list[SinkRecord], result: SinkResult) -> _Plan:
         """Decode, skip what is done, validate, dedup, map: what this batch must write."""
@@ -341,14 +381,25 @@ class AuditSink:
         plan.groups.setdefault(part, []).append(Line(pos, event.event_id, data))
         return event.event_id
 
-    def _process_chain(self, chain: str, records: list[SinkRecord], result: SinkResult) -> None:
+    def _process_chain(
+        self, chain: str, records: list[SinkRecord], result: SinkResult, *, replay: bool = False
+    ) -> None:
         records = sorted(records, key=lambda r: int(r.sequence_number))
+        ordered = {int(r.sequence_number) for r in records if r.ordered}
         try:
             state = self.writer.load_state(chain)
         except Exception:
             self._log.exception("cannot read the archive state; the batch will be retried")
             result.failed += [r.sequence_number for r in records]
+            self.writer.remember_failing(chain, ordered)
             return
+        if state.incidents:
+            self._log.error("archive state incident", extra={"chain": chain,
+                            "incidents": state.incidents})  # fmt: skip
+            result.state_incidents += state.incidents
+        now = self.writer.now()
+        if ordered and not replay:
+            self._note_gap(chain, state, ordered, now, result)
         plan = self._plan(state, records, result)
         order, events, groups, quarantine = plan.order, plan.events, plan.groups, plan.quarantine
 
@@ -370,9 +421,13 @@ class AuditSink:
 
         done_ids = set(written)
         flags = [(pos, tag == "done" or pos in stored or tag in done_ids) for pos, tag in order]
-        ordered = {int(r.sequence_number) for r in records if r.ordered}
         state.record_batch([(pos, ok) for pos, ok in flags if pos[0] in ordered])
         state.remember_ids([*adopted, *written], self._dedup_window)
+        failed = {pos[0] for pos, ok in flags if not ok}
+        done = {pos[0] for pos, _ in flags} - failed
+        for gap in state.note_outcome(failed & ordered, done, now):
+            result.gaps_closed.append(f"{chain}: {gap.first}..<{gap.before}")
+            self.writer.note_news(state)
         if self.writer.digest_due(state):
             try:
                 result.digests.append(self.writer.write_digest(state))
@@ -383,10 +438,22 @@ class AuditSink:
         except Exception:
             self._log.exception("cannot save the archive state; the batch will be retried")
             result.failed += [r.sequence_number for r in records]
+            self.writer.remember_failing(chain, ordered)
             return
-        failed = {pos[0] for pos, ok in flags if not ok}
         result.failed += [r.sequence_number for r in records if int(r.sequence_number) in failed]
         result.archived += [events[i] for i in written]
+
+    def _note_gap(
+        self, chain: str, state: ShardState, ordered: set[int], now: float, result: SinkResult
+    ) -> None:
+        """Failed records below this batch's first were given up by the mapping: a gap."""
+        gap = state.note_delivery(min(ordered), ordered, now)
+        if gap is not None:
+            text = f"{chain}: {gap.first}..<{gap.before} ({len(gap.missing)} record(s))"
+            self._log.error("the event source mapping gave up on records; replay them from "
+                            "its on-failure destination", extra={"gap": text})  # fmt: skip
+            result.gaps.append(text)
+            self.writer.note_news(state)
 
     def _write_quarantine(
         self,

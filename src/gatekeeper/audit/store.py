@@ -4,7 +4,12 @@ The archive logic needs five primitives; keeping them behind a protocol lets the
 the benchmark run without S3 and lets a test inject exactly one failing write. ``create`` is
 write-once (S3 conditional write ``If-None-Match: *``), the basis of idempotent retries: a
 retried write of an object that already exists raises :class:`AlreadyExists` instead of
-silently replacing it.
+silently replacing it. ``put`` (the chain state) can be conditional on the ETag read
+(``If-Match``) or on absence, so two writers of one chain (a batch and the scheduled heartbeat)
+never overwrite each other's state: the loser gets :class:`Conflict` and retries.
+
+``versions`` (S3 only, versioned buckets) lists every version and delete marker under a prefix:
+a delete marker hides a version that Object Lock keeps, and ``archive verify`` reports it.
 """
 
 from __future__ import annotations
@@ -21,10 +26,29 @@ class AlreadyExists(Exception):
     """A write-once object is already there."""
 
 
+class Conflict(Exception):
+    """A conditional ``put`` lost: the object changed (or appeared) since it was read."""
+
+
+ABSENT = "*"
+"""``put(..., if_match=ABSENT)``: write only if the key does not exist yet."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     body: bytes
     metadata: dict[str, str]
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a key, or a delete marker (``body`` absent)."""
+
+    key: str
+    version_id: str
+    latest: bool
+    delete_marker: bool
 
 
 class ObjectStore(Protocol):
@@ -34,8 +58,16 @@ class ObjectStore(Protocol):
         """Write ``key`` once; raise :class:`AlreadyExists` if it exists."""
         ...
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        """Write or replace ``key`` (state and quarantine objects)."""
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Write or replace ``key`` (the chain state); return its ETag. ``if_match``: the ETag
+        read (or :data:`ABSENT`); raise :class:`Conflict` if the object is no longer that."""
         ...
 
     def get(self, key: str) -> StoredObject | None: ...
@@ -70,8 +102,36 @@ class S3ObjectStore:
                 raise AlreadyExists(key) from None
             raise
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> str | None:
+        from botocore.exceptions import ClientError
+
+        condition: dict[str, str] = {}
+        if if_match == ABSENT:
+            condition["IfNoneMatch"] = ABSENT
+        elif if_match is not None:
+            condition["IfMatch"] = if_match
+        try:
+            response = self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata=metadata or {},
+                **condition,  # type: ignore[arg-type]
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}:
+                raise Conflict(key) from None
+            raise
+        return response.get("ETag")
 
     def get(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
@@ -82,7 +142,37 @@ class S3ObjectStore:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 return None
             raise
-        return StoredObject(response["Body"].read(), dict(response.get("Metadata", {})))
+        return StoredObject(
+            response["Body"].read(), dict(response.get("Metadata", {})), response.get("ETag")
+        )
+
+    def get_version(self, key: str, version_id: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "NoSuchVersion", "404"}:
+                return None
+            raise
+        return StoredObject(
+            response["Body"].read(), dict(response.get("Metadata", {})), response.get("ETag")
+        )
+
+    def versioned(self) -> bool:
+        """Versioning enabled or suspended: deletions leave delete markers, not nothing."""
+        status = self._s3.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        return status in {"Enabled", "Suspended"}
+
+    def versions(self, prefix: str) -> Iterator[Version]:
+        paginator = self._s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for kept in page.get("Versions", []):
+                yield Version(kept["Key"], kept.get("VersionId", "null"), kept["IsLatest"], False)
+            for marker in page.get("DeleteMarkers", []):
+                yield Version(
+                    marker["Key"], marker.get("VersionId", "null"), marker["IsLatest"], True
+                )
 
     def head(self, key: str) -> dict[str, str] | None:
         from botocore.exceptions import ClientError
@@ -112,13 +202,30 @@ class MemoryObjectStore:
     def create(self, key: str, body: bytes, metadata: dict[str, str], content_type: str) -> None:
         if key in self.objects:
             raise AlreadyExists(key)
-        self.objects[key] = StoredObject(body, dict(metadata))
+        self.objects[key] = StoredObject(body, dict(metadata), _etag(body))
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        self.objects[key] = StoredObject(body, {})
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> str | None:
+        found = self.get(key)
+        if if_match == ABSENT and found is not None:
+            raise Conflict(key)
+        if if_match not in (None, ABSENT) and (found is None or found.etag != if_match):
+            raise Conflict(key)
+        etag = _etag(body)
+        self.objects[key] = StoredObject(body, dict(metadata or {}), etag)
+        return etag
 
     def get(self, key: str) -> StoredObject | None:
-        return self.objects.get(key)
+        found = self.objects.get(key)
+        if found is not None and found.etag is None:  # written by a test as StoredObject(…)
+            found = StoredObject(found.body, found.metadata, _etag(found.body))
+        return found
 
     def head(self, key: str) -> dict[str, str] | None:
         found = self.objects.get(key)
@@ -126,3 +233,9 @@ class MemoryObjectStore:
 
     def list(self, prefix: str) -> Iterator[str]:
         yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+
+def _etag(body: bytes) -> str:
+    import hashlib
+
+    return f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'

@@ -11,6 +11,7 @@ import argparse
 import itertools
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from gatekeeper.commands._admin import Progress, client, common_options, print_json
@@ -57,7 +58,25 @@ def register(commands: Any) -> None:
         "DigestSigningKeyArn); its public key (GetPublicKey) must verify every digest, "
         "whatever key a digest names",
     )
+    verify.add_argument(
+        "--max-age",
+        type=_max_age,
+        default=None,
+        metavar="DURATION|off",
+        help="how old every chain's newest digest may be (default: twice the digest interval "
+        "the digests name; the sink signs one per interval, even idle): older is a rollback "
+        "or a stopped sink. 'off' skips the check (an archive verified after the fact)",
+    )
     verify.set_defaults(func=run_verify)
+
+
+OFF = -1
+
+
+def _max_age(text: str) -> int:
+    from gatekeeper.commands._admin import duration
+
+    return OFF if text.strip().lower() in {"off", "none", "no"} else duration(text)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -86,18 +105,21 @@ def run_verify(args: argparse.Namespace) -> int:
         pem = KmsSigner(client(args, "kms"), args.kms).public_key_pem()
 
     store = S3ObjectStore(client(args, "s3"), args.bucket)
+    fresh = getattr(args, "max_age", None) != OFF
     report = verify_archive(
         store,
         lambda _key_id: pem,
         Layout(prefix),
         progress=None if args.json else Progress("verifying"),
+        now=time.time() if fresh else None,
+        max_age=None if not fresh else getattr(args, "max_age", None),
     )
     where = f"s3://{args.bucket}/{prefix}"
     hint = _prefix_hint(store, prefix) if report.empty else None
     if args.json:
         print_json(report_json(report, where, hint))
         return 0 if report.ok else 1
-    return print_report(report, where, hint=hint)
+    return print_report(report, where, hint=hint, fresh=fresh)
 
 
 def _prefix_hint(store: ObjectStore, prefix: str) -> str | None:
@@ -125,12 +147,16 @@ def report_json(report: VerifyReport, where: str, hint: str | None = None) -> di
         "objects": report.objects,
         "events": report.events,
         "pending": report.pending,
+        "max_age_seconds": report.max_age,
+        "notes": report.notes,
         "findings": [{"kind": f.kind, "key": f.key, "detail": f.detail} for f in report.findings],
         **({"suggested_prefix": hint} if hint is not None else {}),
     }
 
 
-def print_report(report: Any, where: str, out: Any = None, *, hint: str | None = None) -> int:
+def print_report(
+    report: Any, where: str, out: Any = None, *, hint: str | None = None, fresh: bool = True
+) -> int:
     out = out or sys.stdout
     if report.empty and not report.findings:
         suggestion = (
@@ -145,6 +171,10 @@ def print_report(report: Any, where: str, out: Any = None, *, hint: str | None =
         return 1
     for finding in report.findings:
         print(finding, file=out)
+    for note in getattr(report, "notes", []):
+        print(f"note: {note}", file=out)
+    if not fresh and report.signatures:
+        print("note: freshness not checked (--max-age off): a rollback would pass", file=out)
     status = "OK" if report.ok else f"FAILED: {len(report.findings)} finding(s)"
     print(
         f"{where}: {status} — {report.chains} chain(s), {report.digests} digest(s), "
