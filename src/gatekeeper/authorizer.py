@@ -34,6 +34,13 @@ from gatekeeper.errors import (
 from gatekeeper.identity.api_keys import check_key, parse_key
 from gatekeeper.identity.jwks import fetch_jwks
 from gatekeeper.identity.jwt_verifier import JwtVerifier
+from gatekeeper.identity.mtls import (
+    certificate_principal,
+    check_binding,
+    check_certificate,
+    find_mapping,
+    parse_certificate,
+)
 from gatekeeper.identity.principal import Principal
 from gatekeeper.identity.token_cache import TokenCache
 from gatekeeper.policy_builder import (
@@ -198,7 +205,7 @@ class Authorizer:
             return self._finish(facts, started, reason=blocked)
 
         try:
-            facts.principal = self._authenticate(facts.request, facts)
+            facts.principal = self._identify(facts.request, facts)
         except GatekeeperError as exc:
             self._record_failure(facts, exc.reason)
             return self._finish(facts, started, unauthorized=True, reason=exc.reason)
@@ -243,6 +250,26 @@ class Authorizer:
             facts.block = self._guard.record_failure(
                 facts.request.source_ip, facts.presented_key_id, reason
             )
+
+    def _identify(self, request: AccessRequest, facts: _Outcome) -> Principal:
+        """The credential, and (with ``GATEKEEPER_MTLS``) the client certificate: a presented
+        certificate is checked (validity, revocation) whatever the credential; alone, it names
+        the principal by a mapping rule. A certificate-bound token (RFC 8705) needs the
+        certificate it names, so without mTLS it is always refused."""
+        cert = None
+        if request.client_cert is not None and self._settings.mtls:
+            cert = parse_certificate(request.client_cert.pem)
+            try:
+                snapshot = self._config.snapshot()
+            except Exception:
+                raise StoreUnavailable("certificate rules could not be read") from None
+            check_certificate(cert, self._clock(), snapshot.cert_revocations)
+            creds = request.credentials
+            if not creds.present and not creds.ambiguous:
+                return certificate_principal(cert, find_mapping(cert, snapshot.cert_mappings))
+        principal = self._authenticate(request, facts)
+        check_binding(principal, cert)
+        return principal
 
     def _authenticate(self, request: AccessRequest, facts: _Outcome) -> Principal:
         creds = request.credentials

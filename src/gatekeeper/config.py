@@ -68,6 +68,12 @@ class Settings(BaseModel):
     usage_identifier_key: bool = Field(
         default=False, description="Return usageIdentifierKey for API-key callers."
     )
+    mtls: bool = Field(
+        default=False,
+        description="Read the client certificate of mutual-TLS requests (a custom domain with a "
+        "truststore): check validity and revocation, map it to a principal, bind tokens to it. "
+        "Off: certificates in events are ignored.",
+    )
     policy_max_bytes: int = Field(default=6144, ge=1024, le=8192)
     response_max_bytes: int = Field(
         default=8192,

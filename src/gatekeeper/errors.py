@@ -140,6 +140,43 @@ class KeyAlgorithmMismatch(InvalidToken):
     reason = "key_algorithm_mismatch"
 
 
+class InvalidConfirmationClaim(InvalidToken):
+    """``cnf`` is not an object, or its ``x5t#S256`` is not a base64url SHA-256 (RFC 8705)."""
+
+    reason = "invalid_cnf_claim"
+
+
+# --- mutual TLS ----------------------------------------------------------------------------
+class InvalidClientCertificate(GatekeeperError):
+    """The event's client certificate is missing its PEM, too large, or does not parse."""
+
+    reason = "invalid_client_certificate"
+
+
+class ExpiredClientCertificate(InvalidClientCertificate):
+    reason = "client_certificate_expired"
+
+
+class ClientCertificateNotYetValid(InvalidClientCertificate):
+    reason = "client_certificate_not_yet_valid"
+
+
+class RevokedClientCertificate(InvalidClientCertificate):
+    reason = "client_certificate_revoked"
+
+
+class UnknownClientCertificate(InvalidClientCertificate):
+    """No mapping rule names a principal for the certificate (and no other credential)."""
+
+    reason = "unknown_client_certificate"
+
+
+class CertificateBindingMismatch(GatekeeperError):
+    """A certificate-bound token (RFC 8705 ``cnf.x5t#S256``) without that certificate."""
+
+    reason = "certificate_binding_mismatch"
+
+
 # --- API keys ------------------------------------------------------------------------------
 class MalformedApiKey(GatekeeperError):
     reason = "malformed_api_key"

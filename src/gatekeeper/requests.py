@@ -6,6 +6,8 @@
 - HTTP API REQUEST (payload 2.0): ``version: "2.0"``, lower-cased headers,
   ``requestContext.http``, ``rawPath``, ``routeArn``.
 - WebSocket ``$connect`` (REQUEST): ``methodArn`` ``…/{stage}/$connect``, headers and query string.
+- Mutual TLS (REQUEST, payload 2.0): the verified client certificate, REST
+  ``requestContext.identity.clientCert``, HTTP API ``requestContext.authentication.clientCert``.
 
 Two things are kept apart: the **request** a decision is made on (``method`` and a canonical
 ``path``: what RBAC rules describe) and the **ARN** API Gateway will evaluate a returned policy
@@ -70,6 +72,18 @@ class Credentials(BaseModel):
         return self.bearer is not None or self.api_key is not None
 
 
+class ClientCert(BaseModel):
+    """The client certificate API Gateway verified (mutual TLS on a custom domain), as the event
+    carries it; :mod:`gatekeeper.identity.mtls` parses and checks it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pem: str | None = None
+    subject_dn: str | None = None
+    issuer_dn: str | None = None
+    serial_number: str | None = None
+
+
 class AccessRequest(BaseModel):
     """What is being asked for, by whom (credentials), from where; the same for every event kind.
 
@@ -90,6 +104,7 @@ class AccessRequest(BaseModel):
     tenant_hint: str | None = Field(default=None, description="From the tenant header, if any.")
     route_key: str | None = None
     credentials: Credentials = Field(default_factory=Credentials, exclude=True, repr=False)
+    client_cert: ClientCert | None = Field(default=None, exclude=True, repr=False)
 
 
 # --- event models (only the fields we read) --------------------------------------------------
@@ -103,9 +118,33 @@ class _TokenEvent(_Lenient):
     authorizationToken: str = ""
 
 
+class _CertValidity(_Lenient):
+    notBefore: str | None = None
+    notAfter: str | None = None
+
+
+class _ClientCert(_Lenient):
+    """``clientCert`` (mutual TLS): REST ``identity.clientCert``, HTTP ``authentication``."""
+
+    clientCertPem: str | None = None
+    subjectDN: str | None = None
+    issuerDN: str | None = None
+    serialNumber: str | None = None
+    validity: _CertValidity | None = None
+
+    def parsed(self) -> ClientCert:
+        return ClientCert(
+            pem=self.clientCertPem,
+            subject_dn=self.subjectDN,
+            issuer_dn=self.issuerDN,
+            serial_number=self.serialNumber,
+        )
+
+
 class _RestIdentity(_Lenient):
     sourceIp: str | None = None
     userAgent: str | None = None
+    clientCert: _ClientCert | None = None
 
 
 class _RestContext(_Lenient):
@@ -140,10 +179,15 @@ class _HttpInfo(_Lenient):
     userAgent: str | None = None
 
 
+class _HttpAuthentication(_Lenient):
+    clientCert: _ClientCert | None = None
+
+
 class _HttpContext(_Lenient):
     requestId: str | None = None
     routeKey: str | None = None
     http: _HttpInfo
+    authentication: _HttpAuthentication | None = None
 
 
 class _HttpV2Event(_Lenient):
@@ -347,6 +391,7 @@ def _parse_request(
         tenant_hint=headers.get(tenant_header.lower()) or None,
         route_key=route_key,
         credentials=credentials,
+        client_cert=ctx.identity.clientCert.parsed() if ctx.identity.clientCert else None,
     )
 
 
@@ -375,4 +420,11 @@ def _parse_http_v2(event: _HttpV2Event, prefix: str, tenant_header: str) -> Acce
         tenant_hint=headers.get(tenant_header.lower()) or None,
         route_key=event.routeKey or event.requestContext.routeKey,
         credentials=_credentials_from_headers(headers, prefix),
+        client_cert=_http_client_cert(event.requestContext.authentication),
     )
+
+
+def _http_client_cert(authentication: _HttpAuthentication | None) -> ClientCert | None:
+    if authentication is None or authentication.clientCert is None:
+        return None
+    return authentication.clientCert.parsed()

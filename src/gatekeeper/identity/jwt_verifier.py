@@ -10,6 +10,7 @@ named :mod:`gatekeeper.errors` type; messages never carry the token, signature o
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
@@ -23,6 +24,7 @@ from gatekeeper.errors import (
     ExpiredToken,
     GatekeeperError,
     InvalidAudience,
+    InvalidConfirmationClaim,
     InvalidIssuer,
     InvalidScopeClaim,
     InvalidSignature,
@@ -374,8 +376,26 @@ def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(scopes)
 
 
+_X5T_S256: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def _bound_thumbprint(claims: Mapping[str, Any]) -> str | None:
+    """RFC 8705's ``cnf.x5t#S256``. A confirmation we cannot enforce (another method, such as
+    DPoP's ``jkt``) is refused rather than accepted as a plain bearer token."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict):
+        raise InvalidConfirmationClaim("'cnf' claim must be an object")
+    x5t = cnf.get("x5t#S256")
+    if not isinstance(x5t, str) or not _X5T_S256.match(x5t):
+        raise InvalidConfirmationClaim("'cnf' claim has no usable 'x5t#S256'")
+    return x5t
+
+
 def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
     scopes = _scopes(claims)
+    bound = _bound_thumbprint(claims)
     attributes: dict[str, tuple[str, ...]] = {}
     for name, value in claims.items():
         strings = _strings(name, value)
@@ -397,4 +417,5 @@ def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
         tenant=tenant if isinstance(tenant, str) and tenant else None,
         scopes=scopes,
         attributes=attributes,
+        bound_thumbprint=bound,
     )

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.errors import InvalidPrincipalId
 
-AuthMethod = Literal["jwt", "api_key"]
+AuthMethod = Literal["jwt", "api_key", "mtls"]
 
 MAX_PRINCIPAL_ID_BYTES: Final = 512
 """UTF-8 bytes. A principal id becomes part of DynamoDB keys (partition keys take 2048 bytes,
@@ -47,3 +47,8 @@ class Principal(BaseModel):
     scopes: frozenset[str] = frozenset()
     attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     usage_identifier: str | None = None
+    bound_thumbprint: str | None = Field(
+        default=None,
+        description="RFC 8705 cnf.x5t#S256 of a certificate-bound token: only good together "
+        "with that client certificate.",
+    )

@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gatekeeper.identity.mtls import CertMapping, CertRevocation
 from gatekeeper.identity.principal import SCOPE_TOKEN
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.patterns import (
@@ -241,6 +242,8 @@ class RbacSnapshot(BaseModel):
     claim_mappings: tuple[ClaimMapping, ...] = ()
     apis: tuple[ApiRoutes, ...] = ()
     limits: tuple[LimitRule, ...] = ()
+    cert_mappings: tuple[CertMapping, ...] = ()
+    cert_revocations: tuple[CertRevocation, ...] = ()
 
     @model_validator(mode="after")
     def _acyclic(self) -> RbacSnapshot:

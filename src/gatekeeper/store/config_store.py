@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from gatekeeper.identity.api_keys import ApiKeyRecord
+from gatekeeper.identity.mtls import CertMapping, CertRevocation
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, RbacSnapshot, Role, RoleAssignment
 from gatekeeper.store import tables
@@ -138,6 +139,10 @@ def _key_for(item: BaseModel) -> dict[str, str]:
             return tables.assignment_key(item.principal_id, item.tenant)
         case ApiKeyRecord():
             return tables.apikey_key(item.key_id)
+        case CertMapping():
+            return tables.cert_mapping_key(item.key)
+        case CertRevocation():
+            return tables.cert_revocation_key(item.key)
     raise TypeError(f"cannot store {type(item).__name__}")
 
 
@@ -146,6 +151,8 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
     mappings: list[ClaimMapping] = []
     apis: list[ApiRoutes] = []
     limits: list[LimitRule] = []
+    certs: list[CertMapping] = []
+    revoked: list[CertRevocation] = []
     for sk, doc in docs:
         if sk.startswith(tables.ROLE_PREFIX):
             role = Role.model_validate_json(doc)
@@ -156,12 +163,18 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
             apis.append(ApiRoutes.model_validate_json(doc))
         elif sk.startswith(tables.LIMIT_PREFIX):
             limits.append(LimitRule.model_validate_json(doc))
+        elif sk.startswith(tables.CERTMAP_PREFIX):
+            certs.append(CertMapping.model_validate_json(doc))
+        elif sk.startswith(tables.CERTREVOKED_PREFIX):
+            revoked.append(CertRevocation.model_validate_json(doc))
     return RbacSnapshot(
         version=version,
         roles=roles,
         claim_mappings=tuple(mappings),
         apis=tuple(apis),
         limits=tuple(limits),
+        cert_mappings=tuple(certs),
+        cert_revocations=tuple(revoked),
     )
 
 

@@ -9,6 +9,8 @@ pk                                 sk                          holds
 ``RBAC``                           ``CLAIMMAP#<n>``            a claim mapping
 ``RBAC``                           ``API#<api id>#<stage>``    an API stage's route catalog
 ``RBAC``                           ``LIMIT#<rule id>``         a rate-limit rule
+``RBAC``                           ``CERTMAP#<kind>#<h>``      a client-certificate mapping rule
+``RBAC``                           ``CERTREVOKED#<form>#<h>``  a revoked client certificate
 ``PRINCIPAL#<principal id>``       ``TENANT#<tenant>``         roles of a principal in a tenant
 ``APIKEY#<key id>``                ``APIKEY``                  an API key record (hash only)
 =================================  ==========================  ===============================
@@ -26,6 +28,8 @@ ROLE_PREFIX = "ROLE#"
 CLAIMMAP_PREFIX = "CLAIMMAP#"
 LIMIT_PREFIX = "LIMIT#"
 API_PREFIX = "API#"
+CERTMAP_PREFIX = "CERTMAP#"
+CERTREVOKED_PREFIX = "CERTREVOKED#"
 PRINCIPAL_PREFIX = "PRINCIPAL#"
 TENANT_PREFIX = "TENANT#"
 APIKEY_PREFIX = "APIKEY#"
@@ -46,6 +50,14 @@ def limit_key(rule_id: str) -> dict[str, str]:
 
 def api_key(api_id: str, stage: str) -> dict[str, str]:
     return {"pk": RBAC_PK, "sk": f"{API_PREFIX}{api_id}#{stage}"}
+
+
+def cert_mapping_key(key: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{CERTMAP_PREFIX}{key}"}
+
+
+def cert_revocation_key(key: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{CERTREVOKED_PREFIX}{key}"}
 
 
 def assignment_key(principal_id: str, tenant: str) -> dict[str, str]:
