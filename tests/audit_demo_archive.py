@@ -90,15 +90,20 @@ def _kind(audit: dict[str, Any]) -> str:
 
 
 def _admin_changes(admin: ModuleType) -> None:
-    """Through the admin API: a role (created, then deleted), an IP block, a limit rule."""
-    rule = LimitRule(
-        rule_id="one-per-minute", scope="principal", limit=1, window="minute",
-        match={"methods": ["POST"]},
-    )  # fmt: skip
+    """Through the admin API: a role (created, then deleted), an IP block, two limit rules."""
+    rules = [
+        LimitRule(rule_id="one-per-minute", scope="principal", limit=1, window="minute",
+                  match={"methods": ["POST"]}),
+        LimitRule(rule_id="key-one-per-minute", scope="api_key", limit=1, window="minute",
+                  match={"methods": ["GET"], "path": "/orders/42"}),
+    ]  # fmt: skip
     changes: list[tuple[str, str, dict[str, Any] | None]] = [
         ("PUT", "/roles/auditor", {"name": "auditor"}),
         ("PUT", f"/blocks/{BLOCKED_IP}", {"seconds": 600, "reason": "demo"}),
-        ("PUT", "/limits/one-per-minute", rule.model_dump(mode="json", exclude_none=True)),
+        *(
+            ("PUT", f"/limits/{rule.rule_id}", rule.model_dump(mode="json", exclude_none=True))
+            for rule in rules
+        ),
     ]
     etag = ""
     for method, path, body in changes:
@@ -139,6 +144,8 @@ def build_demo_archive(
     authorize(rest_request_event({"Authorization": token}, "POST", "/orders"))  # rate limited
     authorize(rest_request_event({"Authorization": token}, "GET", "/", source_ip=BLOCKED_IP))
     authorize(rest_request_event({"x-api-key": world.keys.active}, "GET", "/orders"))  # allow
+    authorize(rest_request_event({"x-api-key": world.keys.active}, "GET", "/orders/42"))  # allow
+    authorize(rest_request_event({"x-api-key": world.keys.active}, "GET", "/orders/42"))  # limited
     authorize(rest_request_event({"x-api-key": world.keys.revoked}, "GET", "/orders"))  # 401
     authorize(rest_request_event({"x-api-key": world.keys.active[:-4] + "AAAA"}, "GET", "/"))
     authorize(rest_token_event(token[:-10] + "AAAAAAAAAA", "DELETE", "/orders/1"))  # 401

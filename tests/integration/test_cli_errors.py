@@ -48,6 +48,7 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
     table: dict[tuple[str, ...], list[str]] = {
         ("tables", "create"): [],
         ("archive", "verify"): ["--bucket", "gk-audit", "--public-key", str(pem)],
+        ("archive", "query"): ["SELECT count(*) FROM gatekeeper_audit", "--bucket", "gk-audit"],
         ("policy", "plan"): ["-f", str(SAMPLE)],
         ("policy", "apply"): ["-f", str(SAMPLE), "--yes", "--actor", "t"],
         ("policy", "export"): [],

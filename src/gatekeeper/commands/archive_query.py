@@ -1,0 +1,133 @@
+"""``gatekeeper archive query "SQL"``: SQL over the audit archive, locally (DuckDB).
+
+The table is ``gatekeeper_audit`` with the Athena table's columns (one description:
+:mod:`gatekeeper.audit.table_schema`), so the README's Athena queries run unchanged. The archive
+is a local copy (``--path DIR``) or the bucket itself (``--bucket``/``--prefix`` and the AWS
+options of ``archive verify``; objects are downloaded to a temporary folder first, only the days
+``--from``/``--to`` select). Output: a table, ``--json`` (a list of objects) or ``--csv``.
+Any failure — bad SQL, no archive, a corrupt object (named, with the line) — is one line and
+exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.commands._admin import client, common_options, print_json, print_table
+from gatekeeper.commands._errors import UsageError
+
+if TYPE_CHECKING:
+    from gatekeeper.audit.query import Archive, Result
+
+STACK_PREFIX = "audit/"
+
+
+def add_query_parser(actions: Any) -> None:
+    """Adds ``query`` to the ``archive`` command's actions."""
+    query: argparse.ArgumentParser = actions.add_parser(
+        "query",
+        parents=[common_options()],
+        help="run SQL over the audit archive (table gatekeeper_audit, as in Athena)",
+        description="Runs SQL (DuckDB) over the archived events: the view gatekeeper_audit has "
+        "the Athena table's columns and dt/hour partitions; from_unixtime() and date_format() "
+        "work as in Athena. Reads a local copy (--path) or the bucket (--bucket/--prefix).",
+    )
+    query.add_argument("sql", metavar="SQL", help="the query, e.g. 'SELECT count(*) FROM "
+                       "gatekeeper_audit'; '-' reads it from stdin")  # fmt: skip
+    where = query.add_mutually_exclusive_group()
+    where.add_argument(
+        "--path",
+        metavar="DIR",
+        help="a local copy of the archive prefix (holding events/), e.g. from aws s3 sync",
+    )
+    where.add_argument(
+        "--bucket",
+        default=os.environ.get("GATEKEEPER_AUDIT_BUCKET"),
+        help="archive bucket (default: $GATEKEEPER_AUDIT_BUCKET, else the stack outputs')",
+    )
+    query.add_argument(
+        "--prefix",
+        default=os.environ.get("GATEKEEPER_AUDIT_PREFIX"),
+        help="archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else the stack outputs' "
+        f"ArchivePrefix, else {STACK_PREFIX!r})",
+    )
+    query.add_argument("--from", dest="since", metavar="DAY",
+                       help="first dt partition to read (YYYY-MM-DD)")  # fmt: skip
+    query.add_argument("--to", dest="until", metavar="DAY",
+                       help="last dt partition to read (YYYY-MM-DD)")  # fmt: skip
+    query.add_argument("--csv", action="store_true", help="CSV output (header row first)")
+    query.set_defaults(func=run_query_command)
+
+
+def open_archive(args: argparse.Namespace) -> Archive:
+    from gatekeeper.audit.query import day, local_archive, s3_archive
+    from gatekeeper.audit.store import S3ObjectStore
+
+    since = day(args.since) if args.since else None
+    until = day(args.until) if args.until else None
+    if since and until and since > until:
+        raise UsageError(f"--from {since} is after --to {until}")
+    if args.path:
+        return local_archive(Path(args.path), since, until)
+    if not args.bucket:
+        raise UsageError(
+            "no archive: pass --path DIR (a local copy) or --bucket (or set "
+            "GATEKEEPER_AUDIT_BUCKET, or use --stack-outputs)"
+        )
+    prefix = STACK_PREFIX if args.prefix is None else args.prefix
+    return s3_archive(S3ObjectStore(client(args, "s3"), args.bucket), prefix, since, until)
+
+
+def run_query_command(args: argparse.Namespace) -> int:
+    from gatekeeper.audit.query import run_query
+
+    sql = sys.stdin.read() if args.sql == "-" else args.sql
+    if not sql.strip():
+        raise UsageError("empty query")
+    with open_archive(args) as archive:
+        result = run_query(archive, sql)
+    if args.json:
+        print_json(rows_json(result))
+    elif args.csv:
+        write_csv(result, sys.stdout)
+    else:
+        print_table([[_text(v) for v in row] for row in result.rows], result.columns)
+    return 0
+
+
+def rows_json(result: Result) -> list[dict[str, Any]]:
+    from gatekeeper.audit.query import json_value
+
+    return [dict(zip(result.columns, json_value(list(row)), strict=True)) for row in result.rows]
+
+
+def write_csv(result: Result, out: Any) -> None:
+    from gatekeeper.audit.query import json_value
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow(_csv_cell(v) for v in json_value(list(row)))
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def _text(value: Any) -> Any:
+    from gatekeeper.audit.query import json_value
+
+    plain = json_value(value)
+    if isinstance(plain, dict | list):
+        return json.dumps(plain, separators=(",", ":"))
+    return plain
