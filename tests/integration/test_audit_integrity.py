@@ -429,3 +429,22 @@ def test_the_handler_signs_heartbeats_on_schedule_and_replays_failure_records(
     )
     assert report.ok, report.findings
     assert event(7).event_id in archived_ids(S3ObjectStore(s3, BUCKET))
+
+
+def test_write_once_objects_are_locked_as_they_are_written_and_the_state_is_not(s3: Any) -> None:
+    """GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS: compliance retention per archive object, marker and
+    digest; the state (rewritten every batch) is left unlocked, which a bucket default would
+    not do."""
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    store = S3ObjectStore(s3, BUCKET, lock_days=400)
+    clock = FakeClock(T0 + HOUR)
+    fill(store, clock, 1)
+    keys = list(store.list("audit/"))
+    assert any("/digests/" in k for k in keys) and any("/events/" in k for k in keys)
+    for key in keys:
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        if "/state/" in key:
+            assert "ObjectLockMode" not in head
+        else:
+            assert head["ObjectLockMode"] == "COMPLIANCE", key
+    assert check(store, clock).ok

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -80,13 +80,27 @@ class ObjectStore(Protocol):
 
 
 class S3ObjectStore:
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    """``lock_days``: write-once objects get an Object Lock retention of that many days
+    (compliance mode) as they are written, so that neither the sink nor an administrator can
+    delete or overwrite a version of an archive object, a quarantine marker or a digest until
+    then. Only those: the chain state, rewritten with every batch, is not locked (a bucket's
+    default retention would lock every one of its versions). The bucket needs Object Lock
+    enabled, the writer ``s3:PutObjectRetention``."""
+
+    def __init__(self, client: S3Client, bucket: str, *, lock_days: int | None = None) -> None:
         self._s3 = client
         self.bucket = bucket
+        self.lock_days = lock_days
 
     def create(self, key: str, body: bytes, metadata: dict[str, str], content_type: str) -> None:
+        from datetime import UTC, datetime, timedelta
+
         from botocore.exceptions import ClientError
 
+        lock: dict[str, Any] = {}
+        if self.lock_days:
+            until = datetime.now(UTC) + timedelta(days=self.lock_days)
+            lock = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
         try:
             self._s3.put_object(
                 Bucket=self.bucket,
@@ -95,6 +109,7 @@ class S3ObjectStore:
                 Metadata=metadata,
                 ContentType=content_type,
                 IfNoneMatch="*",
+                **lock,
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")

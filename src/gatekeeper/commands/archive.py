@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gatekeeper.commands._admin import Progress, client, common_options, print_json
 from gatekeeper.commands._errors import UsageError
 from gatekeeper.commands.archive_query import add_query_parser
+from gatekeeper.commands.archive_replay import add_replay_parser
 
 if TYPE_CHECKING:
     from gatekeeper.audit.store import ObjectStore
@@ -69,6 +70,7 @@ def register(commands: Any) -> None:
         "or a stopped sink. 'off' skips the check (an archive verified after the fact)",
     )
     verify.set_defaults(func=run_verify)
+    add_replay_parser(actions)
     add_query_parser(actions)
 
 
