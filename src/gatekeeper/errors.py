@@ -134,6 +134,13 @@ class InvalidScopeClaim(InvalidToken):
     reason = "invalid_scope_claim"
 
 
+class InvalidClaimValue(InvalidToken):
+    """A claim the issuer's configuration pins (``required_claim_values``: Cognito's
+    ``token_use``, Entra ID's ``ver`` and ``tid``) has another value."""
+
+    reason = "invalid_claim_value"
+
+
 class KeyAlgorithmMismatch(InvalidToken):
     """The JWK for the token's kid is not for the token's ``alg`` (its own alg or key type)."""
 

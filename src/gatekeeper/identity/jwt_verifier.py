@@ -24,6 +24,7 @@ from gatekeeper.errors import (
     ExpiredToken,
     GatekeeperError,
     InvalidAudience,
+    InvalidClaimValue,
     InvalidConfirmationClaim,
     InvalidIssuer,
     InvalidScopeClaim,
@@ -38,6 +39,7 @@ from gatekeeper.errors import (
 from gatekeeper.identity.discovery import DocumentFetch, OidcDiscovery
 from gatekeeper.identity.https import fetch_json
 from gatekeeper.identity.jwks import JwksCache, JwksFetch, fetch_jwks
+from gatekeeper.identity.presets import Preset, apply_preset
 from gatekeeper.identity.principal import SCOPE_TOKEN, Principal, checked_principal_id
 
 ASYMMETRIC_ALGORITHMS: Final = frozenset(
@@ -97,6 +99,20 @@ class IssuerConfig(BaseModel):
         le=86_400,
         description="Re-check a key set this old, so keys the issuer withdrew stop working.",
     )
+    preset: Preset | None = Field(
+        default=None,
+        description="A provider's details (gatekeeper.identity.presets): fills the fields left "
+        "out, adds required claim values and checks the issuer's form.",
+    )
+    required_claim_values: dict[NonEmpty, tuple[NonEmpty, ...]] = Field(
+        default_factory=dict,
+        description="Claims that must be present, as a string equal to one of the values "
+        "(e.g. Cognito's token_use, Entra ID's tid).",
+    )
+    subject_claim: NonEmpty = Field(
+        default="sub",
+        description="The claim the principal id is made of ('<name>:<value>'); Entra ID: oid.",
+    )
     jwks_stale_if_error_seconds: float = Field(
         default=3600.0,
         ge=0,
@@ -104,6 +120,11 @@ class IssuerConfig(BaseModel):
         description="While the JWKS endpoint fails, cached keys keep working this long past "
         "jwks_max_age_seconds, and no longer.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, Mapping) else data
 
     @field_validator("jwks_uri")
     @classmethod
@@ -283,7 +304,7 @@ def _decode(token: str, key: jwt.PyJWK, alg: str, cfg: IssuerConfig) -> dict[str
     :func:`_check_times`, so PyJWT's wall-clock checks are off.
     """
     by_aud = cfg.audience_claim == "aud"
-    required = list(cfg.required_claims)
+    required = list(dict.fromkeys((*cfg.required_claims, cfg.subject_claim)))
     if not by_aud:
         required.append(cfg.audience_claim)
     try:
@@ -313,9 +334,15 @@ def _decode(token: str, key: jwt.PyJWK, alg: str, cfg: IssuerConfig) -> dict[str
         raise InvalidToken("token is malformed") from None
     if not by_aud and claims[cfg.audience_claim] not in cfg.audiences:
         raise InvalidAudience(f"token '{cfg.audience_claim}' is not accepted")
-    sub = claims.get("sub")
+    sub = claims.get(cfg.subject_claim)
     if not isinstance(sub, str) or not sub:
-        raise InvalidToken("'sub' claim must be a non-empty string")
+        raise InvalidToken(f"'{cfg.subject_claim}' claim must be a non-empty string")
+    for name, allowed in cfg.required_claim_values.items():
+        value = claims.get(name)
+        if value is None:
+            raise MissingClaim(f"token has no '{name}' claim")
+        if not isinstance(value, str) or value not in allowed:
+            raise InvalidClaimValue(f"token '{name}' is not accepted for issuer {cfg.name}")
     return claims
 
 
@@ -411,7 +438,7 @@ def _principal(cfg: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
         attributes[GROUPS_ATTRIBUTE] = groups
     tenant = claims.get(cfg.tenant_claim) if cfg.tenant_claim else None
     return Principal(
-        principal_id=checked_principal_id(f"{cfg.name}:{claims['sub']}"),
+        principal_id=checked_principal_id(f"{cfg.name}:{claims[cfg.subject_claim]}"),
         auth_method="jwt",
         issuer=cfg.name,
         tenant=tenant if isinstance(tenant, str) and tenant else None,
