@@ -49,6 +49,7 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("tables", "create"): [],
         ("archive", "verify"): ["--bucket", "gk-audit", "--public-key", str(pem)],
         ("archive", "query"): ["SELECT count(*) FROM gatekeeper_audit", "--bucket", "gk-audit"],
+        ("archive", "report"): ["--bucket", "gk-audit", "--output", "-"],
         ("policy", "plan"): ["-f", str(SAMPLE)],
         ("policy", "apply"): ["-f", str(SAMPLE), "--yes", "--actor", "t"],
         ("policy", "export"): [],

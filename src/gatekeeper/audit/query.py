@@ -206,18 +206,41 @@ def run_query(archive: Archive, sql: str) -> Result:
     """Run ``sql`` (DuckDB SQL; the view is ``gatekeeper_audit``) over ``archive``."""
     if not sql.strip():
         raise QueryError("empty query")
+    [result] = run_queries(archive, [sql])
+    return result
+
+
+def run_queries(archive: Archive, sqls: Sequence[str]) -> list[Result]:
+    """Each of ``sqls`` over ``archive``, on one connection."""
+    con = connect(archive)
     import duckdb
 
-    con = connect(archive)
+    results = []
     try:
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall() if cursor.description else []
+        for sql in sqls:
+            cursor = con.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            results.append(Result(columns, cursor.fetchall() if cursor.description else []))
     except duckdb.Error as exc:
         raise QueryError(_explain(exc, archive)) from None
     finally:
         con.close()
-    return Result(columns, rows)
+    return results
+
+
+def skip_corrupt(archive: Archive) -> list[str]:
+    """Drop every object that is not gzip JSON Lines from ``archive``; what was dropped, why
+    (for a report, which counts corrupt objects instead of failing)."""
+    skipped: list[str] = []
+    kept: list[Path] = []
+    for path in archive.files:
+        problem = find_corruption([path], archive.names)
+        if problem:
+            skipped.append(problem)
+        else:
+            kept.append(path)
+    archive.files = kept
+    return skipped
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""``gatekeeper archive query "SQL"``: SQL over the audit archive, locally (DuckDB).
+"""``gatekeeper archive query "SQL"`` and ``archive report``: the audit archive, locally (DuckDB).
 
 The table is ``gatekeeper_audit`` with the Athena table's columns (one description:
 :mod:`gatekeeper.audit.table_schema`), so the README's Athena queries run unchanged. The archive
@@ -6,7 +6,8 @@ is a local copy (``--path DIR``) or the bucket itself (``--bucket``/``--prefix``
 options of ``archive verify``; objects are downloaded to a temporary folder first, only the days
 ``--from``/``--to`` select). Output: a table, ``--json`` (a list of objects) or ``--csv``.
 Any failure — bad SQL, no archive, a corrupt object (named, with the line) — is one line and
-exit 1.
+exit 1. ``archive report`` summarises the same table on one page (SVG chart + text); it skips
+and counts corrupt objects instead of failing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gatekeeper.commands._admin import client, common_options, print_json, print_table
+from gatekeeper.commands._admin import client, common_options, print_json, print_table, warn
 from gatekeeper.commands._errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,7 +41,13 @@ def add_query_parser(actions: Any) -> None:
     )
     query.add_argument("sql", metavar="SQL", help="the query, e.g. 'SELECT count(*) FROM "
                        "gatekeeper_audit'; '-' reads it from stdin")  # fmt: skip
-    where = query.add_mutually_exclusive_group()
+    _archive_options(query)
+    query.add_argument("--csv", action="store_true", help="CSV output (header row first)")
+    query.set_defaults(func=run_query_command)
+
+
+def _archive_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--path",
         metavar="DIR",
@@ -51,18 +58,16 @@ def add_query_parser(actions: Any) -> None:
         default=os.environ.get("GATEKEEPER_AUDIT_BUCKET"),
         help="archive bucket (default: $GATEKEEPER_AUDIT_BUCKET, else the stack outputs')",
     )
-    query.add_argument(
+    parser.add_argument(
         "--prefix",
         default=os.environ.get("GATEKEEPER_AUDIT_PREFIX"),
         help="archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else the stack outputs' "
         f"ArchivePrefix, else {STACK_PREFIX!r})",
     )
-    query.add_argument("--from", dest="since", metavar="DAY",
+    parser.add_argument("--from", dest="since", metavar="DAY",
                        help="first dt partition to read (YYYY-MM-DD)")  # fmt: skip
-    query.add_argument("--to", dest="until", metavar="DAY",
+    parser.add_argument("--to", dest="until", metavar="DAY",
                        help="last dt partition to read (YYYY-MM-DD)")  # fmt: skip
-    query.add_argument("--csv", action="store_true", help="CSV output (header row first)")
-    query.set_defaults(func=run_query_command)
 
 
 def open_archive(args: argparse.Namespace) -> Archive:
@@ -131,3 +136,43 @@ def _text(value: Any) -> Any:
     if isinstance(plain, dict | list):
         return json.dumps(plain, separators=(",", ":"))
     return plain
+
+
+def add_report_parser(actions: Any) -> None:
+    """Adds ``report`` to the ``archive`` command's actions."""
+    report: argparse.ArgumentParser = actions.add_parser(
+        "report",
+        parents=[common_options()],
+        help="one-page summary of the archive (SVG chart + text tables)",
+        description="Decisions over time by outcome, top denied principals and routes, "
+        "rate-limited rules and blocked sources, from the same table as archive query. Writes "
+        "an SVG chart (--output) and prints the tables (--json: the summary as JSON). Corrupt "
+        "objects are skipped and counted.",
+    )
+    _archive_options(report)
+    report.add_argument("--output", "-o", metavar="FILE.svg", default="gatekeeper-report.svg",
+                        help="where to write the chart (default: gatekeeper-report.svg; "
+                        "'-': no chart)")  # fmt: skip
+    report.add_argument("--top", type=int, default=10, metavar="N",
+                        help="entries per ranking (default: 10)")  # fmt: skip
+    report.set_defaults(func=run_report_command)
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    from gatekeeper.audit.report import build_report, render_svg, render_text
+
+    if not 1 <= args.top <= 1000:
+        raise UsageError("--top must be between 1 and 1000")
+    with open_archive(args) as archive:
+        report = build_report(archive, top=args.top)
+    if args.output != "-":
+        Path(args.output).write_text(render_svg(report), encoding="utf-8")
+    if args.json:
+        print_json({**report.as_json(), "chart": None if args.output == "-" else args.output})
+    else:
+        print(render_text(report), end="")
+        if args.output != "-":
+            print(f"\nchart: {args.output}")
+    for problem in report.skipped[:1]:
+        warn(f"{len(report.skipped)} corrupt object(s) skipped, first: {problem}")
+    return 0
