@@ -448,3 +448,36 @@ def test_write_once_objects_are_locked_as_they_are_written_and_the_state_is_not(
         else:
             assert head["ObjectLockMode"] == "COMPLIANCE", key
     assert check(store, clock).ok
+
+
+def test_a_total_s3_outage_still_leaves_a_gap_when_the_container_survives(s3: Any) -> None:
+    """Nothing can be written during the outage, not even the state: the failed sequence
+    numbers wait in the container's memory until the next save of the chain."""
+    store, clock = bucket(s3), FakeClock(T0 + HOUR)
+    outage = {"on": False}
+    sink = make_sink(FlakyStore(store, lambda key, op: outage["on"]), clock)
+    assert run(sink, direct_event([event(0)], first=0)) == []
+    outage["on"] = True
+    lost = direct_event([event(1), event(2)], first=1)
+    for _ in range(6):
+        assert len(run(sink, lost)) == 2
+    outage["on"] = False
+    assert run(sink, direct_event([event(3)], first=3)) == []
+    [gap] = [f for f in check(store, clock).findings if f.kind == "gap"]
+    assert sequence_number(1) in gap.detail and "2 record(s)" in gap.detail
+
+
+def test_a_retry_archived_by_another_container_is_no_gap(s3: Any) -> None:
+    store, clock = bucket(s3), FakeClock(T0 + HOUR)
+    outage = {"on": False}
+    first = make_sink(FlakyStore(store, lambda key, op: outage["on"]), clock)
+    second = make_sink(store, clock)  # another execution environment of the function
+    assert run(first, direct_event([event(0)], first=0)) == []
+    outage["on"] = True
+    batch = direct_event([event(1), event(2)], first=1)
+    assert len(run(first, batch)) == 2  # remembered in the first container's memory
+    outage["on"] = False
+    assert run(second, batch) == []  # the retry landed elsewhere
+    assert run(first, direct_event([event(3)], first=3)) == []
+    report = check(store, clock)
+    assert report.ok, report.findings

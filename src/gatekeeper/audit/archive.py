@@ -370,7 +370,9 @@ class ArchiveWriter:
             self._failing.setdefault(chain, set()).update(failed)
 
     def _merge_failing(self, state: ShardState) -> None:
-        extra = self._failing.get(state.chain)
+        """Add what this container saw fail and could not save; not what another container
+        archived meanwhile (a retry need not land on the same container)."""
+        extra = {seq for seq in self._failing.get(state.chain, ()) if not state.is_done((seq, 0))}
         if extra:
             state.failing = sorted(set(state.failing) | extra)[-MAX_FAILING:]
 
