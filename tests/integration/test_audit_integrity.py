@@ -481,3 +481,77 @@ def test_a_retry_archived_by_another_container_is_no_gap(s3: Any) -> None:
     assert run(first, direct_event([event(3)], first=3)) == []
     report = check(store, clock)
     assert report.ok, report.findings
+
+
+def test_an_untouched_archive_verifies_at_every_step_of_a_long_random_run() -> None:
+    """No false finding: batches (events in two hours, junk), hourly heartbeats, lost state
+    saves and their retries, idle stretches; verified with freshness after every step."""
+    import random
+
+    from gatekeeper.audit.store import MemoryObjectStore
+
+    rng = random.Random(12)
+    memory, clock = MemoryObjectStore(), FakeClock(T0 + HOUR)
+    lose = {"on": False}
+    store = FlakyStore(memory, lambda key, op: lose["on"] and "/state/" in key and op == "put")
+    sink = make_sink(store, clock, digest_interval_seconds=HOUR)
+    last_beat, n = clock(), 0
+    for _step in range(60):
+        clock.advance(rng.choice([0, 30, 600, 1800, 3000]))
+        if clock() - last_beat >= HOUR:
+            sink.heartbeat()
+            last_beat = clock()
+        size = rng.randint(1, 3)
+        payloads = [
+            json.dumps(event(n + i, at=T0 + rng.choice([0, HOUR])).model_dump(mode="json")).encode()
+            for i in range(size)
+        ]
+        if rng.random() < 0.2:
+            payloads.append(b"{junk")
+        from gatekeeper.testing.audit_events import kinesis_event
+
+        batch = kinesis_event(payloads, first=n)
+        lose["on"] = rng.random() < 0.15
+        if run(sink, batch):
+            lose["on"] = False
+            assert run(sink, batch) == []  # Lambda's retry
+        lose["on"] = False
+        n += len(payloads)
+        report = verify_archive(memory, public_key, LAYOUT, now=clock(), max_age=2 * HOUR)
+        assert report.ok, (_step, report.findings)
+
+
+@pytest.mark.parametrize("batch_digest", [True, False])
+def test_a_heartbeat_racing_a_batch_of_the_chain_leaves_it_consistent(batch_digest: bool) -> None:
+    """The scheduled heartbeat and a batch of the same chain in two containers: the state is
+    written on condition, so one of them loses and the chain stays one chain."""
+    from gatekeeper.audit.store import MemoryObjectStore
+
+    memory, clock = MemoryObjectStore(), FakeClock(T0 + HOUR)
+    interval = HOUR if batch_digest else 4 * HOUR
+    batches = make_sink(memory, clock, digest_interval_seconds=interval)
+    assert run(batches, direct_event([event(0)], first=0)) == []
+    clock.advance(HOUR if batch_digest else 0)
+    assert run(batches, direct_event([event(1)], first=1)) == []
+    clock.advance(HOUR if batch_digest else 4 * HOUR)
+    raced = {"done": False}
+
+    def meanwhile(key: str, op: str) -> bool:
+        if op == "create" and "/digests/" in key and not raced["done"]:
+            raced["done"] = True
+            assert run(batches, direct_event([event(2), event(3)], first=2)) == []
+        return False
+
+    beats = make_sink(FlakyStore(memory, meanwhile), clock, digest_interval_seconds=interval)
+    beats.heartbeat()
+    assert raced["done"]
+    report = verify_archive(memory, public_key, LAYOUT, now=clock(), max_age=2 * interval)
+    assert report.ok, report.findings
+    clock.advance(60)
+    assert run(batches, direct_event([event(4)], first=4)) == []
+    beats.heartbeat()
+    clock.advance(interval)
+    beats.heartbeat()
+    report = verify_archive(memory, public_key, LAYOUT, now=clock(), max_age=2 * interval)
+    assert report.ok, report.findings
+    assert sorted(archived_ids(memory)) == sorted(event(n).event_id for n in range(5))

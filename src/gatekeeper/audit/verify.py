@@ -278,8 +278,8 @@ def _check_state(
             return
     for incident in state.incidents:
         report.add("state_recovered", found.key, f"{incident} (not digested yet)")
-    if newest is None:
-        return
+    if newest is None or state.last_digest_key != walk.newest_key:
+        return  # no digest yet, or another one than the newest (digest_missing says so)
     link = walk.link
     for entry in state.pending:
         if entry.prev != link or chain_link(link, entry.key, entry.sha256) != entry.link:
@@ -299,7 +299,7 @@ def _check_state(
             f"{state.objects_written} objects written, the digest counts {total} "
             f"+ {len(state.pending)} pending"
         )
-    if problems and state.last_digest_key == walk.newest_key:
+    if problems:
         report.add("state_invalid", found.key, "; ".join(problems))
 
 
