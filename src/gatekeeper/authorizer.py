@@ -42,6 +42,7 @@ from gatekeeper.identity.mtls import (
     parse_certificate,
 )
 from gatekeeper.identity.principal import Principal
+from gatekeeper.identity.signatures import DynamoNonceStore, NonceStore, verify_signed_request
 from gatekeeper.identity.token_cache import TokenCache
 from gatekeeper.policy_builder import (
     BasePolicy,
@@ -114,6 +115,7 @@ class Authorizer:
         clock: Clock = system_clock,
         perf_counter: Callable[[], float] = time.perf_counter,
         token_cache: TokenCache | None = None,
+        nonces: NonceStore | None = None,
     ) -> None:
         self._settings = settings
         self._config = config
@@ -126,6 +128,7 @@ class Authorizer:
         self._policies = PolicyMemo(settings.cache_max_entries)
         self._limits_version: int | None = None
         self._tokens = token_cache  # None: every JWT is verified
+        self._nonces = nonces  # None: signed requests are refused (no replay check)
 
     @classmethod
     def from_settings(
@@ -137,6 +140,7 @@ class Authorizer:
         counters: CounterStore | None = None,
         emitter: AuditEmitter | None = None,
         clock: Clock = system_clock,
+        nonces: NonceStore | None = None,
     ) -> Authorizer:
         """Build clients once per container (short timeouts: the authorizer answers in ms).
 
@@ -151,6 +155,9 @@ class Authorizer:
             store = DynamoConfigStore(client, settings.config_table)
         if counters is None and settings.counters_table and client is not None:
             counters = DynamoCounterStore(client, settings.counters_table)
+        if nonces is None and settings.counters_table:
+            client = client or _dynamodb_client(settings)
+            nonces = DynamoNonceStore(client, settings.counters_table)
         guard = None
         if counters is not None:
             guard = BruteForceGuard(
@@ -182,6 +189,7 @@ class Authorizer:
             limiter=limiter,
             guard=guard,
             clock=clock,
+            nonces=nonces,
             token_cache=tokens,
         )
 
@@ -256,6 +264,8 @@ class Authorizer:
         certificate is checked (validity, revocation) whatever the credential; alone, it names
         the principal by a mapping rule. A certificate-bound token (RFC 8705) needs the
         certificate it names, so without mTLS it is always refused."""
+        if request.signed is not None:
+            return self._verify_signature(request)
         cert = None
         if request.client_cert is not None and self._settings.mtls:
             cert = parse_certificate(request.client_cert.pem)
@@ -270,6 +280,25 @@ class Authorizer:
         principal = self._authenticate(request, facts)
         check_binding(principal, cert)
         return principal
+
+    def _verify_signature(self, request: AccessRequest) -> Principal:
+        """A signed request (RFC 9421): the signature is the credential, alone."""
+        assert request.signed is not None
+        if request.credentials.present or request.credentials.ambiguous:
+            raise AmbiguousCredentials("a signed request carries no other credential")
+        try:
+            snapshot = self._config.snapshot()
+        except Exception:
+            raise StoreUnavailable("signing keys could not be read") from None
+        return verify_signed_request(
+            request.method,
+            request.signed,
+            snapshot.signing_keys,
+            now=self._clock(),
+            nonces=self._nonces,
+            max_age=self._settings.signature_max_age_seconds,
+            skew=self._settings.signature_clock_skew_seconds,
+        )
 
     def _authenticate(self, request: AccessRequest, facts: _Outcome) -> Principal:
         creds = request.credentials

@@ -74,6 +74,12 @@ class Settings(BaseModel):
         "truststore): check validity and revocation, map it to a principal, bind tokens to it. "
         "Off: certificates in events are ignored.",
     )
+    signature_max_age_seconds: float = Field(
+        default=300, gt=0, le=3600, description="Oldest 'created' a signed request may carry."
+    )
+    signature_clock_skew_seconds: float = Field(
+        default=30, ge=0, le=300, description="Tolerance for signers' clocks (both directions)."
+    )
     policy_max_bytes: int = Field(default=6144, ge=1024, le=8192)
     response_max_bytes: int = Field(
         default=8192,
@@ -162,13 +168,6 @@ class AuditSinkSettings(BaseModel):
     )
     audit_digest_interval_seconds: float = Field(default=3600.0, ge=0, le=86_400)
     audit_dedup_window: int = Field(default=2000, ge=0, le=100_000)
-    audit_object_lock_days: int | None = Field(
-        default=None,
-        ge=1,
-        le=36_500,
-        description="Object Lock compliance retention (days) of each archive object, quarantine "
-        "marker and digest as written (not of the state); the bucket needs Object Lock.",
-    )
     audit_alert_bus: str | None = Field(
         default=None, description="EventBridge bus for security alerts (none: no alerts)."
     )

@@ -184,6 +184,44 @@ class CertificateBindingMismatch(GatekeeperError):
     reason = "certificate_binding_mismatch"
 
 
+# --- signed requests (RFC 9421) ----------------------------------------------------------
+class MalformedSignature(GatekeeperError):
+    """``Signature``/``Signature-Input`` missing one of the two, not structured fields, more
+    than one signature, or without ``keyid``, ``nonce`` or ``created``."""
+
+    reason = "malformed_signature"
+
+
+class UnknownSigningKey(MalformedSignature):
+    reason = "unknown_signing_key"
+
+
+class SigningKeyRevoked(MalformedSignature):
+    reason = "signing_key_revoked"
+
+
+class InvalidRequestSignature(MalformedSignature):
+    """The signature does not verify, or does not cover what it must."""
+
+    reason = "invalid_request_signature"
+
+
+class SignatureExpired(MalformedSignature):
+    """``created`` outside the clock-skew window (or ``expires`` passed)."""
+
+    reason = "signature_expired"
+
+
+class ReplayedRequest(MalformedSignature):
+    reason = "replayed_request"
+
+
+class ReplayCheckUnavailable(MalformedSignature):
+    """The nonce could not be recorded (no counters table, or it failed): fail closed."""
+
+    reason = "replay_check_unavailable"
+
+
 # --- API keys ------------------------------------------------------------------------------
 class MalformedApiKey(GatekeeperError):
     reason = "malformed_api_key"

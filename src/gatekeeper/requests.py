@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -84,6 +84,21 @@ class ClientCert(BaseModel):
     serial_number: str | None = None
 
 
+class SignedParts(BaseModel):
+    """A signed request (RFC 9421): the signature headers and the request as the client sent
+    it (raw path and query: what ``@path`` and ``@query`` cover); checked in
+    :mod:`gatekeeper.identity.signatures`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    signature_input: str | None = None
+    signature: str | None = None
+    content_digest: str | None = None
+    host: str = "unknown.invalid"
+    raw_path: str = "/"
+    raw_query: str = ""
+
+
 class AccessRequest(BaseModel):
     """What is being asked for, by whom (credentials), from where; the same for every event kind.
 
@@ -105,6 +120,7 @@ class AccessRequest(BaseModel):
     route_key: str | None = None
     credentials: Credentials = Field(default_factory=Credentials, exclude=True, repr=False)
     client_cert: ClientCert | None = Field(default=None, exclude=True, repr=False)
+    signed: SignedParts | None = Field(default=None, exclude=True, repr=False)
 
 
 # --- event models (only the fields we read) --------------------------------------------------
@@ -149,6 +165,7 @@ class _RestIdentity(_Lenient):
 
 class _RestContext(_Lenient):
     requestId: str | None = None
+    path: str | None = None  # the path as the client sent it (with the stage or base path)
     identity: _RestIdentity = Field(default_factory=_RestIdentity)
     resourcePath: str | None = None
     routeKey: str | None = None  # WebSocket
@@ -196,6 +213,7 @@ class _HttpV2Event(_Lenient):
     routeArn: str = Field(min_length=1)
     routeKey: str | None = None
     rawPath: str | None = None
+    rawQueryString: str | None = None
     headers: dict[str, str] | None = None
     requestContext: _HttpContext
 
@@ -392,6 +410,11 @@ def _parse_request(
         route_key=route_key,
         credentials=credentials,
         client_cert=ctx.identity.clientCert.parsed() if ctx.identity.clientCert else None,
+        signed=_signed_parts(
+            headers,
+            ctx.path or event.path or "/",
+            _rest_query(event.multiValueQueryStringParameters, event.queryStringParameters),
+        ),
     )
 
 
@@ -421,7 +444,35 @@ def _parse_http_v2(event: _HttpV2Event, prefix: str, tenant_header: str) -> Acce
         route_key=event.routeKey or event.requestContext.routeKey,
         credentials=_credentials_from_headers(headers, prefix),
         client_cert=_http_client_cert(event.requestContext.authentication),
+        signed=_signed_parts(headers, raw_path, event.rawQueryString or ""),
     )
+
+
+def _signed_parts(headers: Mapping[str, str], raw_path: str, raw_query: str) -> SignedParts | None:
+    if "signature" not in headers and "signature-input" not in headers:
+        return None
+    return SignedParts(
+        signature_input=headers.get("signature-input"),
+        signature=headers.get("signature"),
+        content_digest=headers.get("content-digest"),
+        host=headers.get("host") or "unknown.invalid",
+        raw_path=raw_path,
+        raw_query=raw_query,
+    )
+
+
+def _rest_query(
+    multi: Mapping[str, list[str] | None] | None, single: Mapping[str, str] | None
+) -> str:
+    """REST events carry no raw query string: rebuilt from the decoded parameters, in the
+    event's order, percent-encoded as RFC 3986 unreserved (a client signing another spelling
+    of the same query is refused: fail closed)."""
+    pairs: list[tuple[str, str]] = []
+    if multi:
+        pairs = [(k, v) for k, values in multi.items() for v in (values or ())]
+    elif single:
+        pairs = list(single.items())
+    return urlencode(pairs, quote_via=quote, safe="-._~")
 
 
 def _http_client_cert(authentication: _HttpAuthentication | None) -> ClientCert | None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.errors import InvalidPrincipalId
 
-AuthMethod = Literal["jwt", "api_key", "mtls"]
+AuthMethod = Literal["jwt", "api_key", "mtls", "signature"]
 
 MAX_PRINCIPAL_ID_BYTES: Final = 512
 """UTF-8 bytes. A principal id becomes part of DynamoDB keys (partition keys take 2048 bytes,

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gatekeeper.identity.mtls import CertMapping, CertRevocation
 from gatekeeper.identity.principal import SCOPE_TOKEN
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.patterns import (
     DEFAULT_TENANT,
@@ -244,6 +245,7 @@ class RbacSnapshot(BaseModel):
     limits: tuple[LimitRule, ...] = ()
     cert_mappings: tuple[CertMapping, ...] = ()
     cert_revocations: tuple[CertRevocation, ...] = ()
+    signing_keys: dict[str, SigningKeyRecord] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _acyclic(self) -> RbacSnapshot:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gatekeeper.identity.api_keys import ApiKeyRecord
 from gatekeeper.identity.mtls import CertMapping, CertRevocation
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, RbacSnapshot, Role, RoleAssignment
 from gatekeeper.store import tables
@@ -143,6 +144,8 @@ def _key_for(item: BaseModel) -> dict[str, str]:
             return tables.cert_mapping_key(item.key)
         case CertRevocation():
             return tables.cert_revocation_key(item.key)
+        case SigningKeyRecord():
+            return tables.signing_key_key(item.key_id)
     raise TypeError(f"cannot store {type(item).__name__}")
 
 
@@ -153,6 +156,7 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
     limits: list[LimitRule] = []
     certs: list[CertMapping] = []
     revoked: list[CertRevocation] = []
+    signing: dict[str, SigningKeyRecord] = {}
     for sk, doc in docs:
         if sk.startswith(tables.ROLE_PREFIX):
             role = Role.model_validate_json(doc)
@@ -167,6 +171,9 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
             certs.append(CertMapping.model_validate_json(doc))
         elif sk.startswith(tables.CERTREVOKED_PREFIX):
             revoked.append(CertRevocation.model_validate_json(doc))
+        elif sk.startswith(tables.SIGKEY_PREFIX):
+            record = SigningKeyRecord.model_validate_json(doc)
+            signing[record.key_id] = record
     return RbacSnapshot(
         version=version,
         roles=roles,
@@ -175,6 +182,7 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
         limits=tuple(limits),
         cert_mappings=tuple(certs),
         cert_revocations=tuple(revoked),
+        signing_keys=signing,
     )
 
 

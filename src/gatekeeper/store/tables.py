@@ -11,6 +11,7 @@ pk                                 sk                          holds
 ``RBAC``                           ``LIMIT#<rule id>``         a rate-limit rule
 ``RBAC``                           ``CERTMAP#<kind>#<h>``      a client-certificate mapping rule
 ``RBAC``                           ``CERTREVOKED#<form>#<h>``  a revoked client certificate
+``RBAC``                           ``SIGKEY#<key id>``         a request-signing public key
 ``PRINCIPAL#<principal id>``       ``TENANT#<tenant>``         roles of a principal in a tenant
 ``APIKEY#<key id>``                ``APIKEY``                  an API key record (hash only)
 =================================  ==========================  ===============================
@@ -30,6 +31,7 @@ LIMIT_PREFIX = "LIMIT#"
 API_PREFIX = "API#"
 CERTMAP_PREFIX = "CERTMAP#"
 CERTREVOKED_PREFIX = "CERTREVOKED#"
+SIGKEY_PREFIX = "SIGKEY#"
 PRINCIPAL_PREFIX = "PRINCIPAL#"
 TENANT_PREFIX = "TENANT#"
 APIKEY_PREFIX = "APIKEY#"
@@ -58,6 +60,10 @@ def cert_mapping_key(key: str) -> dict[str, str]:
 
 def cert_revocation_key(key: str) -> dict[str, str]:
     return {"pk": RBAC_PK, "sk": f"{CERTREVOKED_PREFIX}{key}"}
+
+
+def signing_key_key(key_id: str) -> dict[str, str]:
+    return {"pk": RBAC_PK, "sk": f"{SIGKEY_PREFIX}{key_id}"}
 
 
 def assignment_key(principal_id: str, tenant: str) -> dict[str, str]:
