@@ -555,3 +555,34 @@ def test_a_heartbeat_racing_a_batch_of_the_chain_leaves_it_consistent(batch_dige
     report = verify_archive(memory, public_key, LAYOUT, now=clock(), max_age=2 * interval)
     assert report.ok, report.findings
     assert sorted(archived_ids(memory)) == sorted(event(n).event_id for n in range(5))
+
+
+def test_the_sink_locks_objects_when_configured(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools import Logger
+
+    from gatekeeper.audit.sink import sink_from_settings
+    from gatekeeper.config import AuditSinkSettings
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    settings = AuditSinkSettings.from_env(
+        {"GATEKEEPER_AUDIT_BUCKET": BUCKET, "GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS": "365"}
+    )
+    store = sink_from_settings(settings, Logger(service="test")).writer.store
+    assert isinstance(store, S3ObjectStore) and store.lock_days == 365
+
+
+def test_an_operator_who_may_not_list_versions_gets_a_note_not_a_crash(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    store, clock = bucket(s3, versioned=True), FakeClock(T0 + HOUR)
+    fill(store, clock, 1)
+
+    def denied(self: S3ObjectStore, prefix: str) -> Iterator[Any]:
+        raise ClientError({"Error": {"Code": "AccessDenied"}}, "ListObjectVersions")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(S3ObjectStore, "versions", denied)
+    report = check(store, clock)
+    assert report.ok and any("s3:ListBucketVersions" in note for note in report.notes)
