@@ -168,6 +168,13 @@ class AuditSinkSettings(BaseModel):
     )
     audit_digest_interval_seconds: float = Field(default=3600.0, ge=0, le=86_400)
     audit_dedup_window: int = Field(default=2000, ge=0, le=100_000)
+    audit_object_lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Object Lock compliance retention (days) of each archive object, quarantine "
+        "marker and digest as written (not of the state); the bucket needs Object Lock.",
+    )
     audit_alert_bus: str | None = Field(
         default=None, description="EventBridge bus for security alerts (none: no alerts)."
     )

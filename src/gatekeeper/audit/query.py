@@ -167,9 +167,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(archive: Archive) -> Any:
+def connect(archive: Archive, writable: Path | None = None) -> Any:
     """A DuckDB connection with the :data:`TABLE` view over ``archive`` (and nothing else
-    readable)."""
+    readable; ``writable``, a folder, is where ``COPY … TO`` may write)."""
     try:
         import duckdb
     except ImportError:
@@ -193,6 +193,8 @@ def connect(archive: Archive) -> Any:
     con.execute(view)
     allowed = "[" + ", ".join(_literal(str(p)) for p in archive.files) + "]"
     con.execute(f"SET allowed_paths = {allowed}")
+    if writable is not None:
+        con.execute(f"SET allowed_directories = [{_literal(str(writable) + '/')}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -35,7 +35,6 @@ import binascii
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -544,8 +543,7 @@ def sink_from_settings(settings: AuditSinkSettings, logger: Logger) -> AuditSink
     else:  # digests still get written, but a key that dies with the container proves nothing
         logger.warning("GATEKEEPER_AUDIT_SIGNING_KEY_ID is not set: digests use a throwaway key")
         signer = LocalRsaSigner.generate("ephemeral")
-    # Read here rather than in AuditSinkSettings (gatekeeper.config): see S3ObjectStore.
-    lock_days = int(os.environ.get("GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS", "0") or 0) or None
+    lock_days = settings.audit_object_lock_days  # write-once objects only, see S3ObjectStore
     writer = ArchiveWriter(
         S3ObjectStore(boto3.client("s3"), settings.audit_bucket, lock_days=lock_days),
         signer,

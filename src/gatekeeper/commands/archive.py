@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from gatekeeper.commands._admin import Progress, client, common_options, print_json
 from gatekeeper.commands._errors import UsageError
-from gatekeeper.commands.archive_query import add_query_parser, add_report_parser
+from gatekeeper.commands.archive_query import (
+    add_export_parser,
+    add_query_parser,
+    add_report_parser,
+)
 from gatekeeper.commands.archive_replay import add_replay_parser
 
 if TYPE_CHECKING:
@@ -73,6 +77,7 @@ def register(commands: Any) -> None:
     add_replay_parser(actions)
     add_query_parser(actions)
     add_report_parser(actions)
+    add_export_parser(actions)
 
 
 OFF = -1

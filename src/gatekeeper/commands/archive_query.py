@@ -176,3 +176,59 @@ def run_report_command(args: argparse.Namespace) -> int:
     for problem in report.skipped[:1]:
         warn(f"{len(report.skipped)} corrupt object(s) skipped, first: {problem}")
     return 0
+
+
+def add_export_parser(actions: Any) -> None:
+    """Adds ``export-security-lake`` to the ``archive`` command's actions."""
+    export: argparse.ArgumentParser = actions.add_parser(
+        "export-security-lake",
+        parents=[common_options()],
+        help="write the archive as OCSF Parquet for Amazon Security Lake custom sources",
+        description="One Parquet object per OCSF class and archive hour, under each custom "
+        "source's location, partitioned region=/accountId=/eventDay= as Security Lake expects; "
+        "exporting an hour again replaces its object. Run it hourly (or daily) for the hours "
+        "that are complete.",
+    )
+    _archive_options(export)
+    export.add_argument("--api-activity", metavar="LOCATION",
+                        help="the API Activity (6003) custom source's location: "
+                        "s3://aws-security-data-lake-…/ext/SOURCE/ or a folder")  # fmt: skip
+    export.add_argument("--authentication", metavar="LOCATION",
+                        help="the Authentication (3002) custom source's location")  # fmt: skip
+    export.add_argument("--lake-region", required=True, metavar="REGION",
+                        help="the region= partition (where the events were generated)")  # fmt: skip
+    export.add_argument("--lake-account", required=True, metavar="ACCOUNT",
+                        help="the accountId= partition (the account, or the source's "
+                        "external id)")  # fmt: skip
+    export.set_defaults(func=run_export_command)
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from gatekeeper.audit.security_lake import API_ACTIVITY, AUTHENTICATION, export, split_s3
+
+    destinations = {
+        cls: where
+        for cls, where in ((API_ACTIVITY, args.api_activity), (AUTHENTICATION, args.authentication))
+        if where
+    }
+    if not destinations:
+        raise UsageError("nowhere to export: pass --api-activity and/or --authentication")
+    s3 = client(args, "s3") if any(w.startswith("s3://") for w in destinations.values()) else None
+
+    def upload(url: str, body: bytes) -> None:
+        bucket, key = split_s3(url)
+        assert s3 is not None
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet"
+        )
+
+    with open_archive(args) as archive:
+        written = export(archive, destinations, region=args.lake_region,
+                         account=args.lake_account, upload=upload)  # fmt: skip
+    if args.json:
+        print_json([{"class_uid": w.class_uid, "location": w.location, "events": w.events}
+                    for w in written])  # fmt: skip
+    else:
+        print_table([[w.class_uid, w.events, w.location] for w in written],
+                    ["class", "events", "location"])  # fmt: skip
+    return 0
