@@ -36,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.block",
     "gatekeeper.commands.test",
     "gatekeeper.commands.explain",
+    "gatekeeper.commands.serve",
+    "gatekeeper.commands.mint",
 )
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

@@ -29,7 +29,7 @@ WHOLE_KEY = f"gk_0123456789abcdef_{SECRET}"
 # Commands that read nothing from outside: nothing can go missing for them.
 NO_INPUTS = {("demo",), ("policy", "schema")}
 # Commands that never call AWS (files only): their bad input is tested in their own test files.
-OFFLINE = {("test",)}
+OFFLINE = {("test",), ("mint",)}
 
 
 def leaf_commands(
@@ -50,9 +50,16 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("archive", "verify"): ["--bucket", "gk-audit", "--public-key", str(pem)],
         ("archive", "query"): ["SELECT count(*) FROM gatekeeper_audit", "--bucket", "gk-audit"],
         ("archive", "report"): ["--bucket", "gk-audit", "--output", "-"],
-        ("archive", "export-security-lake"): ["--bucket", "gk-audit", "--api-activity",
-                                              str(pem.parent / "lake"), "--lake-region",
-                                              "us-east-1", "--lake-account", "123456789012"],
+        ("archive", "export-security-lake"): [
+            "--bucket",
+            "gk-audit",
+            "--api-activity",
+            str(pem.parent / "lake"),
+            "--lake-region",
+            "us-east-1",
+            "--lake-account",
+            "123456789012",
+        ],
         ("policy", "plan"): ["-f", str(SAMPLE)],
         ("policy", "apply"): ["-f", str(SAMPLE), "--yes", "--actor", "t"],
         ("policy", "export"): [],
@@ -67,6 +74,8 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("block", "remove"): ["203.0.113.9", "--actor", "t"],
         ("test",): ["-f", str(SAMPLE.parent / "access-tests.yaml")],
         ("explain",): ["--principal", "corp:alice", "--tenant", "acme", "GET", "/orders"],
+        ("serve",): ["--access", str(SAMPLE), "--port", "1"],  # external tables: checked first
+        ("mint",): ["--sub", "alice"],
     }
     return table[command]
 

@@ -114,10 +114,10 @@ def test_a_thousand_expectations_well_under_a_second(tmp_path: Path) -> None:
     ]
     text = yaml.safe_dump({"tests": cases})
     access = parse(ACCESS.read_text())
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other processes on a shared machine don't count
     suite, lines = access_tests.parse_suite_with_lines(text)
     report = access_tests.run(suite, access, lines=lines)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(report.results) == 1000 and report.failures  # some are allowed: that's fine
     assert elapsed < 0.5, elapsed
 

@@ -262,7 +262,9 @@ def _jwt_principal(args: argparse.Namespace, token: str) -> tuple[Principal, boo
     folder = state.state_dir(args.state_dir)
     if claims.get("iss") == state.ISSUER and (folder / state.KEY_FILE).exists():
         jwks = state.local_jwks(folder)
-        local = IssuerConfig.model_validate(state.issuer_config("http://127.0.0.1/jwks.json"))
+        local = IssuerConfig.model_validate(
+            state.issuer_config("http://127.0.0.1/jwks.json") | {"name": state.issuer_name(folder)}
+        )
         return JwtVerifier([local], fetch=lambda *_: jwks).verify(token), True
     name = args.issuer or "unverified"
     tenant = claims.get("tenant")

@@ -5,6 +5,8 @@
   machine and is never committed: the directory is outside the repository by default
   (``$GATEKEEPER_STATE_DIR``, else ``$XDG_STATE_HOME/gatekeeper/serve``, else
   ``~/.local/state/gatekeeper/serve``).
+- ``issuer.json``: the issuer name ``serve`` last used (``explain`` names principals with it).
+- ``audit.jsonl``: the authorizer's audit events (one JSON log line per decision).
 - ``api-keys.json``: the API key records (hashes only, never a secret) created against the
   embedded tables, written back on every start and saved on shutdown.
 
@@ -35,6 +37,7 @@ ISSUER = "https://gatekeeper.local/"
 AUDIENCE = "gatekeeper-local"
 KEY_FILE = "issuer-key.pem"
 API_KEYS_FILE = "api-keys.json"
+ISSUER_FILE = "issuer.json"
 
 
 def state_dir(explicit: Path | None = None) -> Path:
@@ -71,6 +74,16 @@ def issuer_key(directory: Path | None = None) -> SigningKey:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return SigningKey(f"local-{hashlib.sha256(public).hexdigest()[:12]}", "RS256", private)
+
+
+def issuer_name(directory: Path | None = None) -> str:
+    """The issuer name the last ``gatekeeper serve`` used (principal ids ``<name>:<sub>``)."""
+    path = state_dir(directory) / ISSUER_FILE
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        return ISSUER_NAME
+    return name if isinstance(name, str) and name else ISSUER_NAME
 
 
 def local_jwks(directory: Path | None = None) -> dict[str, Any]:
