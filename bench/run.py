@@ -83,6 +83,7 @@ ISSUER, AUDIENCE = "https://login.example.com/", "orders-api"
 TABLE, COUNTERS = "bench-config", "bench-counters"
 MEMORY_MB, ARCH, SINK_MEMORY_MB = 1024, "arm64", 512  # infra/cdk/gatekeeper_cdk/stack.py
 HIGH_LIMIT = 10_000_000  # a per-minute limit the benchmark never reaches
+MOTO_ROWS = 2_000  # rows that write to (in-process, slow) moto on every decision: fewer samples
 LEASED_RULE = {
     "rule_id": "per-principal",
     "scope": "principal",
@@ -364,7 +365,7 @@ def authorizer_rows(w: World, n: int) -> tuple[list[Row], dict[str, Any]]:
             measure(
                 f"`authorize()`, repeated JWT + 1 {mode} limit rule",
                 counted.authorize,
-                repeat(repeated, n),
+                repeat(repeated, min(n, MOTO_ROWS) if mode == "exact" else n),
                 meter,
             )
         )
@@ -386,6 +387,17 @@ def authorizer_rows(w: World, n: int) -> tuple[list[Row], dict[str, Any]]:
         "API-key floor: SHA-256 + RBAC lookup and decision", api_key_floor, [None] * n
     )
     extra["repeated_event"] = repeated
+    count = max(50, n // 10)
+    extra["profiles"] = profile_paths(
+        {
+            "first-seen JWT (RS256)": (
+                main.authorize,
+                [request(w.token()) for _ in range(count)],
+            ),
+            "repeated JWT": (main.authorize, repeat(repeated, count)),
+            "API key": (main.authorize, repeat(key_event, count)),
+        }
+    )
     extra["main"] = main
     return rows, extra
 
@@ -404,9 +416,72 @@ def naive_row(w: World, n: int) -> Row:
     return measure(
         "naive authorizer (PyJWKClient, Powertools response, 3 reads + 1 write)",
         authorizer,
-        repeat(event, n),
+        repeat(event, min(n, MOTO_ROWS)),
         w.meter,
     )
+
+
+# --- where the time goes: cProfile of the paths whose goals are measured ---------------------
+PROFILED = (  # (label, file suffix, function): cumulative time per decision
+    ("parse the event (`requests.parse_event`)", "gatekeeper/requests.py", "parse_event"),
+    ("authenticate (`Authorizer._authenticate`)", "gatekeeper/authorizer.py", "_authenticate"),
+    ("· JWT verification (`JwtVerifier.verify`)", "identity/jwt_verifier.py", "verify"),
+    ("· · PyJWT `decode` (signature, claims)", "jwt/api_jwt.py", "decode"),
+    (
+        "· · unverified pre-parse (`_parse_unverified`)",
+        "identity/jwt_verifier.py",
+        "_parse_unverified",
+    ),
+    ("· token cache lookup (`TokenCache.get`)", "identity/token_cache.py", "get"),
+    ("· API key check (`check_key`: SHA-256)", "identity/api_keys.py", "check_key"),
+    ("decide (`Authorizer._decide`)", "gatekeeper/authorizer.py", "_decide"),
+    ("· roles (`resolve_roles`)", "rbac/evaluator.py", "resolve_roles"),
+    ("· grants (`grants_for`)", "rbac/evaluator.py", "grants_for"),
+    ("· RBAC decision (`evaluate`)", "rbac/evaluator.py", "evaluate"),
+    (
+        "· adapt the memoised policy (`policy_for_request`)",
+        "gatekeeper/policy_builder.py",
+        "policy_for_request",
+    ),
+    (
+        "· · IAM evaluation of the policy (`iam_evaluate`)",
+        "gatekeeper/iam_simulator.py",
+        "iam_evaluate",
+    ),
+    ("· rate limiter (`RateLimiter.check`)", "rate_limit/limiter.py", "check"),
+    ("answer (`Authorizer._finish`)", "gatekeeper/authorizer.py", "_finish"),
+    ("· response and context (`_response`)", "gatekeeper/authorizer.py", "_response"),
+    ("· response size check (`_json_size`)", "gatekeeper/authorizer.py", "_json_size"),
+    ("· audit event (`_audit`: pydantic `AuditEvent`)", "gatekeeper/authorizer.py", "_audit"),
+)
+
+
+def profile_paths(paths: dict[str, tuple[Callable[[Any], Any], Sequence[Any]]]) -> dict[str, Any]:
+    """Per path, the share of ``authorize()`` each step takes (cProfile inflates absolute times,
+    so shares are reported, with the step's µs scaled to the path's unprofiled p50 later)."""
+    import cProfile
+    import pstats
+
+    out: dict[str, Any] = {}
+    for name, (fn, inputs) in paths.items():
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for item in inputs:
+            fn(item)
+        profiler.disable()
+        stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+        total = sum(
+            v[3]
+            for k, v in stats.items()
+            if k[0].endswith("gatekeeper/authorizer.py") and k[2] == "authorize"
+        )
+        shares = {}
+        for label, suffix, func in PROFILED:
+            spent = sum(v[3] for k, v in stats.items() if k[0].endswith(suffix) and k[2] == func)
+            if spent:
+                shares[label] = spent / total if total else 0.0
+        out[name] = shares
+    return out
 
 
 # --- the handler: what one invocation logs, and its time --------------------------------------
@@ -525,11 +600,14 @@ def audit_sink(n: int, repeats: int) -> dict[str, float]:
 
 
 def rate_limiter() -> dict[str, tuple[float, float]]:
+    """DynamoDB calls and limiter CPU (µs) per request, by rules, mode and containers."""
     out = {}
-    for rules in (1, 3):
-        for mode in ("exact", "leased"):
-            calls, cpu, _ = rate_limit_bench.run(rules, mode, 1)
-            out[f"{rules} rule{'s' if rules > 1 else ''}, {mode}"] = (calls, cpu)
+    for containers in (1, 4):
+        for rules in (1, 3, 5):
+            for mode in ("exact", "leased"):
+                calls, cpu, _ = rate_limit_bench.run(rules, mode, containers)
+                key = f"{rules} rule{'s' if rules > 1 else ''}, {mode}"
+                out[key if containers == 1 else f"{key}, {containers} containers"] = (calls, cpu)
     return out
 
 
@@ -624,16 +702,18 @@ def build_report(r: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
     es_decode = by["PyJWT `decode` ES256, cached key"].p50
     key_floor: Row = r["api_key_floor"]
     out = [
-        f"n = {r['n']:,} decisions per row (p50 and p99 over all of them); machine: {r['machine']}",
+        f"n = {r['n']:,} decisions per row unless the n column says otherwise (rows that write "
+        f"to moto on every decision); p50 and p99 over all of them. Machine: {r['machine']}",
         "",
         "| measure | p50 | p99 | vs bare RS256 check | vs PyJWT decode (RS256) | "
-        "DynamoDB calls / decision | p50 excl. DynamoDB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "DynamoDB calls / decision | p50 excl. DynamoDB | n |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in [*rows, key_floor]:
         out.append(
             f"| {row.name} | {fmt_us(row.p50)} | {fmt_us(row.p99)} | {row.p50 / rs_check:.2f}× "
-            f"| {row.p50 / rs_decode:.2f}× | {fmt_calls(row.calls)} | {fmt_us(row.net_p50)} |"
+            f"| {row.p50 / rs_decode:.2f}× | {fmt_calls(row.calls)} | {fmt_us(row.net_p50)} "
+            f"| {row.n:,} |"
         )
     first_rs = by["`authorize()`, first-seen JWT (RS256)"].p50
     first_es = by["`authorize()`, first-seen JWT (ES256)"].p50
@@ -708,12 +788,50 @@ def build_report(r: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
         + ", ".join(f"{name} {own:.1f}/{tot:.1f} ms" for name, own, tot in cold["top_modules"])
         + ".",
         "",
-        f"Audit sink: {r['sink']['events_per_s']:,.0f} events/s (median of "
+        f"Audit sink: {r['sink']['events_per_s']:,.0f} events/s (in-process, median of "
         f"{r['sink']['repeats']} runs of {r['sink']['n']:,} events, CloudWatch Logs records of 50 "
-        "events, batches of 100). Rate limiter, DynamoDB calls per request (steady traffic at "
-        "90 % of a 1,000/min limit, 1 container): "
-        + ", ".join(f"{k} {calls:.4f}" for k, (calls, _) in r["limiter"].items())
-        + ".",
+        "events, batches of 100; S3 latency excluded).",
+        "",
+        "Rate limiter (`bench/rate_limit_bench.py`: steady traffic at 90 % of a 1,000/minute "
+        "limit for ten minutes, the first excluded; extra rules are looser hourly rules):",
+        "",
+        "| rules | exact: calls / request | leased, 1 container | leased, 4 containers | "
+        "limiter CPU / request (exact, leased) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    limiter = r["limiter"]
+    for rules in (1, 3, 5):
+        key = f"{rules} rule{'s' if rules > 1 else ''}"
+        exact, leased_1 = limiter[f"{key}, exact"], limiter[f"{key}, leased"]
+        leased_4 = limiter[f"{key}, leased, 4 containers"]
+        out.append(
+            f"| {rules} | {exact[0]:.2f} | {leased_1[0]:.3f} | {leased_4[0]:.3f} | "
+            f"{exact[1]:.0f} µs, {leased_1[1]:.0f} µs |"
+        )
+    out += []
+    profiles = r["profiles"]
+    p50s = {
+        "first-seen JWT (RS256)": first_rs,
+        "repeated JWT": again,
+        "API key": api_key,
+    }
+    out += [
+        "",
+        "Where the time goes (cProfile, cumulative share of `authorize()`, scaled to the "
+        "unprofiled p50; `·` marks a part of the step above; profiler overhead inflates small "
+        "functions):",
+        "",
+        "| step | " + " | ".join(profiles) + " |",
+        "|---|" + "---:|" * len(profiles),
+    ]
+    for label, _, _ in PROFILED:
+        cells = []
+        for path in profiles:
+            share = profiles[path].get(label)
+            cells.append("–" if not share else f"{share:.0%} ≈ {share * p50s[path]:.0f} µs")
+        if any(cell != "–" for cell in cells):
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += [
         "",
         f"Cost per million decisions (prices: `bench/prices.csv`, as of {money['as_of']}; "
         f"Lambda arm64 {MEMORY_MB} MB billed {money['billed_ms']:.0f} ms; JSON log format with "
@@ -764,15 +882,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = args.n or (200 if args.smoke else 10_000)
     started = time.perf_counter()
     results: dict[str, Any] = {"n": n}
+
+    def phase(name: str) -> None:
+        print(f"[{time.perf_counter() - started:5.0f} s] {name}", file=sys.stderr, flush=True)
+
     with world() as w:
+        phase("the floor")
         results["rows"] = floor_rows(w.rsa, w.ecdsa, n)
+        phase("authorize() paths, profiles")
         rows, extra = authorizer_rows(w, n)
         results["rows"] += rows
+        phase("the naive authorizer")
         results["rows"].append(naive_row(w, n))
         results["api_key_floor"] = extra["api_key_floor"]
+        results["profiles"] = extra["profiles"]
+        phase("the handler")
         results["handler"], sizes = handler_rows(w, extra["repeated_event"], n)
-    results["cold"] = cold_start(3 if args.smoke else 11)
-    results["sink"] = audit_sink(500 if args.smoke else 20_000, 1 if args.smoke else 3)
+    phase("cold start")
+    results["cold"] = cold_start(3 if args.smoke else 9)
+    phase("audit sink, rate limiter")
+    results["sink"] = audit_sink(500 if args.smoke else 10_000, 1 if args.smoke else 3)
     results["limiter"] = rate_limiter()
     results["cost"] = cost_model(
         results["handler"], sizes, results["limiter"], results["sink"]["events_per_s"]
