@@ -261,11 +261,9 @@ class Authorizer:
 
     def _identify(self, request: AccessRequest, facts: _Outcome) -> Principal:
         """The credential, and (with ``GATEKEEPER_MTLS``) the client certificate: a presented
-        certificate is checked (validity, revocation) whatever the credential; alone, it names
-        the principal by a mapping rule. A certificate-bound token (RFC 8705) needs the
-        certificate it names, so without mTLS it is always refused."""
-        if request.signed is not None:
-            return self._verify_signature(request)
+        certificate is checked (validity, revocation) whatever the credential, a signature
+        included; alone, it names the principal by a mapping rule. A certificate-bound token
+        (RFC 8705) needs the certificate it names, so without mTLS it is always refused."""
         cert = None
         if request.client_cert is not None and self._settings.mtls:
             cert = parse_certificate(request.client_cert.pem)
@@ -275,8 +273,10 @@ class Authorizer:
                 raise StoreUnavailable("certificate rules could not be read") from None
             check_certificate(cert, self._clock(), snapshot.cert_revocations)
             creds = request.credentials
-            if not creds.present and not creds.ambiguous:
+            if not creds.present and not creds.ambiguous and request.signed is None:
                 return certificate_principal(cert, find_mapping(cert, snapshot.cert_mappings))
+        if request.signed is not None:  # a signed request: the signature names the principal
+            return self._verify_signature(request)
         principal = self._authenticate(request, facts)
         check_binding(principal, cert)
         return principal

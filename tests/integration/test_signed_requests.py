@@ -326,3 +326,33 @@ def test_in_memory_nonce_store() -> None:
     store = InMemoryNonceStore()
     assert store.claim("k", 100, 0) and not store.claim("k", 100, 50)
     assert store.claim("k", 300, 150)  # expired: the window check refuses the old request
+
+
+def test_a_revoked_client_certificate_is_refused_beside_a_signature(
+    dynamodb: Any, jwks_server: Any, signing_key: Any, ed_key: Any
+) -> None:
+    from gatekeeper.identity.mtls import CertRevocation, parse_certificate
+    from gatekeeper.testing.certs import issue_client_cert, make_ca, with_client_cert
+
+    world = make_world(dynamodb, jwks_server, signing_key, counters_table=COUNTERS, mtls=True)
+    cert = issue_client_cert(make_ca(now=world.clock()), "svc", now=world.clock())
+    world.store.put(
+        SigningKeyRecord(
+            key_id="billing-ed",
+            principal_id="svc:signer",
+            tenant="acme",
+            roles=("orders-reader",),
+            algorithm="ed25519",
+            public_key=public_pem(ed_key),
+        ),
+        CertRevocation(fingerprint=parse_certificate(cert.pem).fingerprint),
+    )
+    world.clock.advance(60)
+    headers = sign(world, ed_key, Request("GET", "/orders"))
+    event = with_client_cert(rest_event(headers, "GET", "/orders"), cert)
+    result = world.authorizer.authorize(event)
+    assert result.unauthorized and result.audit.reason == "client_certificate_revoked"
+    headers = sign(world, ed_key, Request("GET", "/orders"), nonce="n0nce-no-cert-000001")
+    assert world.authorizer.authorize(rest_event(headers, "GET", "/orders")).audit.decision == (
+        "allow"
+    )
