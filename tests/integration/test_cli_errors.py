@@ -50,6 +50,7 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("archive", "verify"): ["--bucket", "gk-audit", "--public-key", str(pem)],
         ("archive", "query"): ["SELECT count(*) FROM gatekeeper_audit", "--bucket", "gk-audit"],
         ("archive", "report"): ["--bucket", "gk-audit", "--output", "-"],
+        ("archive", "replay"): ["--from", "s3://gk-audit/failures/", "--function", "gk-sink"],
         ("archive", "export-security-lake"): [
             "--bucket",
             "gk-audit",
