@@ -329,6 +329,29 @@ def test_keys_and_minted_tokens_survive_a_restart(access: Path, state: Path) -> 
     ):
         assert http.get("/orders", headers={"x-api-key": key}).status_code == 200
         assert http.get("/orders/o-1", headers=alice).status_code == 200  # same issuer key
+    # both runs' audit events went through the sink into one verifiable local archive
+    decisions = len((state / "audit.jsonl").read_text().splitlines())
+    verify = [
+        sys.executable,
+        "-m",
+        "gatekeeper.cli",
+        "--json",
+        "archive",
+        "verify",
+        "--dir",
+        str(state / "archive"),
+        "--public-key",
+        str(state / "archive-public-key.pem"),
+        "--max-age",
+        "off",
+    ]
+    done = subprocess.run(verify, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["events"] == decisions >= 3
+    objects = sorted((state / "archive" / "events").rglob("*.jsonl.gz"))
+    objects[0].write_bytes(objects[0].read_bytes() + b"tampered")
+    done = subprocess.run(verify, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    assert done.returncode == 1 and "modified" in done.stdout
 
 
 def test_the_demo_prints_three_curl_commands_that_work(state: Path) -> None:

@@ -12,6 +12,7 @@ import itertools
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gatekeeper.commands._admin import Progress, client, common_options, print_json
@@ -55,6 +56,11 @@ def register(commands: Any) -> None:
         help="archive key prefix (default: $GATEKEEPER_AUDIT_PREFIX, else the stack outputs' "
         f"ArchivePrefix, else {STACK_PREFIX!r}, the stack's)",
     )
+    verify.add_argument(
+        "--dir",
+        type=Path,
+        help="a local archive folder instead of a bucket (gatekeeper serve's state/archive)",
+    )
     key = verify.add_mutually_exclusive_group()
     key.add_argument("--public-key", help="PEM file of the digest signing key")
     key.add_argument(
@@ -95,7 +101,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from gatekeeper.audit.store import S3ObjectStore
     from gatekeeper.audit.verify import check_public_key, verify_archive
 
-    if not args.bucket:
+    if not args.bucket and not args.dir:
         raise UsageError(
             "no bucket: pass --bucket, set GATEKEEPER_AUDIT_BUCKET, or use --stack-outputs"
         )
@@ -114,7 +120,16 @@ def run_verify(args: argparse.Namespace) -> int:
         # of their own would verify their forgery.
         pem = KmsSigner(client(args, "kms"), args.kms).public_key_pem()
 
-    store = S3ObjectStore(client(args, "s3"), args.bucket)
+    store: ObjectStore
+    if args.dir:
+        from gatekeeper.serve.archive import DirectoryObjectStore
+
+        if not args.dir.is_dir():
+            raise UsageError(f"{args.dir}: no such folder")
+        store = DirectoryObjectStore(args.dir)
+        prefix = "" if args.prefix is None else args.prefix
+    else:
+        store = S3ObjectStore(client(args, "s3"), args.bucket)
     fresh = getattr(args, "max_age", None) != OFF
     report = verify_archive(
         store,
@@ -124,7 +139,7 @@ def run_verify(args: argparse.Namespace) -> int:
         now=time.time() if fresh else None,
         max_age=None if not fresh else getattr(args, "max_age", None),
     )
-    where = f"s3://{args.bucket}/{prefix}"
+    where = f"{args.dir}/{prefix}" if args.dir else f"s3://{args.bucket}/{prefix}"
     hint = _prefix_hint(store, prefix) if report.empty else None
     if args.json:
         print_json(report_json(report, where, hint))

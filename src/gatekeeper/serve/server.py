@@ -352,6 +352,10 @@ def running_backend(options: Options) -> Iterator[dict[str, str]]:
                 state.state_dir(options.state_dir) / state.API_KEYS_FILE,
             ).start()
             stack.callback(saver.stop)
+        from gatekeeper.serve.archive import LocalArchiver
+
+        archiver = LocalArchiver(state.state_dir(options.state_dir)).start()
+        stack.callback(archiver.stop)
         jwks = LocalJwksServer(state.local_jwks(options.state_dir)).start()
         stack.callback(jwks.close)
         local = state.issuer_config(jwks.uri) | {"name": options.issuer_name}
@@ -475,4 +479,11 @@ def banner(options: Options, info: dict[str, str], audit_path: Path) -> None:
         f"--sub alice --tenant acme",
         file=out,
     )
-    print(f"  audit events: {audit_path}", file=out, flush=True)
+    archive = audit_path.parent / "archive"
+    print(f"  audit events: {audit_path}, archived by the audit sink into {archive}", file=out)
+    print(
+        f"    verify: gatekeeper archive verify --dir {archive} --public-key "
+        f"{audit_path.parent / 'archive-public-key.pem'} --max-age off",
+        file=out,
+        flush=True,
+    )
