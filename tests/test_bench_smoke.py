@@ -29,6 +29,7 @@ ROWS = (
     "`authorize()`, repeated JWT + 1 leased limit rule",
     "naive authorizer",
     "API-key floor: SHA-256 + RBAC lookup",
+    "authentication of a repeated JWT: token-cache hit",
     "first-seen JWT ≤ 1.5× PyJWT decode",
     "repeated JWT ≤ 1× one bare signature check",
     "API key ≤ 1.2×",
