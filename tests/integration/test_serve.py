@@ -253,6 +253,56 @@ def test_an_unreachable_or_slow_upstream_is_a_clear_answer(access: Path, state: 
         slow.close()
 
 
+def test_routes_from_an_openapi_file(access: Path, state: Path, tmp_path: Path) -> None:
+    document = tmp_path / "openapi.json"
+    document.write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.1",
+                "info": {"title": "orders", "version": "1"},
+                "paths": {"/health": {"get": {}}, "/orders/{id}": {"get": {}, "delete": {}}},
+            }
+        )
+    )
+    alice = bearer(state, "alice", "acme")
+    argv = ["--access", str(access), "--issuer-name", "corp", "--openapi", str(document)]
+    with serve(state, *argv) as server, httpx.Client(base_url=server.url, timeout=TIMEOUT) as http:
+        assert http.get("/orders/o-1", headers=alice).status_code == 200
+        assert http.get("/health", headers=alice).json()["route"] == "GET /health"
+        assert http.delete("/orders/o-1", headers=alice).status_code == 403
+        unknown = http.get("/orders", headers=alice)  # in the access file, not in the document
+        assert unknown.status_code == 403
+        assert unknown.json() == {"message": "Missing Authentication Token"}
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "expected"),
+    [
+        ("--openapi", '{"openapi": "3.0.1", "paths": {"/a": {"get": {}}', "line 1"),
+        ("--openapi", '{"paths": {"/a": {"get": {}}}}', "not an OpenAPI document"),
+        ("--openapi", '{"openapi": "3.0.1", "paths": {"/a/{x": {"get": {}}}}', "invalid segment"),
+    ],
+    ids=["openapi-syntax", "openapi-version", "openapi-path"],
+)
+def test_a_malformed_openapi_file_stops_serve_at_start(
+    option: str, content: str, expected: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "openapi.json"
+    bad.write_text(content)
+    argv = ["serve", "--access", str(ACCESS), option, str(bad), "--port", "1"]
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "gatekeeper.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "GATEKEEPER_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and expected in lines[0], done.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

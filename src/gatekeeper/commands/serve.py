@@ -35,6 +35,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--access", type=Path, help="access file: rules and route catalog")
     parser.add_argument(
+        "--openapi", type=Path, help="OpenAPI file (JSON or YAML): the routes to serve"
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="sample data (examples/access.yaml, a demo limit); prints three curl commands",
@@ -166,6 +169,8 @@ def options_from(args: argparse.Namespace) -> Options:
     if external:
         _check_tables(args)
     api_id, stage, routes = _catalog(args, access, external=external)
+    if args.openapi is not None:
+        routes = openapi_routes(args.openapi)
     sources = tuple(args.identity_source or ()) or default_identity_sources(
         args.api_type, args.authorizer_type, args.ttl
     )
@@ -216,6 +221,26 @@ def options_from(args: argparse.Namespace) -> Options:
         seed=_seed(access, args.demo) if access is not None and not external else (),
         extra_issuers=issuers,
     )
+
+
+def openapi_routes(path: Path) -> tuple[str, ...]:
+    """The routes of an OpenAPI file; any problem is one line naming the file (and line)."""
+    import yaml
+
+    from gatekeeper.serve.openapi import routes_from_openapi
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        return routes_from_openapi(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise UsageError(f"{path}: {at}{what}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _check_tables(args: argparse.Namespace) -> None:
