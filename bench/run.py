@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from gatekeeper.audit.emit import compact_json  # noqa: E402
 from gatekeeper.audit.event import AuditEvent  # noqa: E402
 from gatekeeper.authorizer import Authorizer  # noqa: E402
 from gatekeeper.config import Settings  # noqa: E402
@@ -625,9 +626,18 @@ def cost_model(
 ) -> dict[str, Any]:
     table, as_of = cost.prices()
     audit_bytes = sizes["audit_line"]
-    gzip_ratio = len(gzip.compress(("\n".join([sizes["audit_sample"]] * 50)).encode())) / (
-        50 * max(1, len(sizes["audit_sample"]))
+    # what the subscription delivers to Kinesis: CloudWatch Logs envelopes of varied audit
+    # lines, gzip'd (identical lines would compress unrealistically well)
+    audit_lines = [
+        '{"level":"INFO","audit":' + compact_json(e) + "}"
+        for e in audit_sink_bench.make_events(200, start=1_795_640_400.0)
+    ]
+    envelopes = "\n".join(
+        json.dumps({"id": f"{i:056d}", "timestamp": 1_795_640_400_000 + i, "message": line})
+        for i, line in enumerate(audit_lines)
     )
+    # Kinesis bytes per audit byte logged
+    gzip_ratio = len(gzip.compress(envelopes.encode())) / sum(len(x) for x in audit_lines)
     app_bytes = sizes["bytes_per_invocation"]
     leased_calls = limiter["1 rule, leased"][0]
     version_reads = 1 / (5 * 50)  # one GetItem per 5 s per container, at 50 decisions/s each
