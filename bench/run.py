@@ -704,9 +704,15 @@ def machine() -> str:
             from importlib.metadata import version
 
             versions.append(f"{dist} {version(dist)}")
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1024**2:.0f} GiB RAM"
+                break
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores{memory}, "
         f"Python {platform.python_version()}; {'; '.join(versions)}; load average at the end "
         f"{load} (other agents share the machine: numbers are noisy)"
     )
