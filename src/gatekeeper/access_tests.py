@@ -98,6 +98,7 @@ def offline_principal(
     issuer: str | None = None,
     auth: AuthMethod | None = None,
     key_id: str | None = None,
+    scopes: Iterable[str] = (),
 ) -> Principal:
     """A :class:`Principal` as authentication would have produced it, without a credential.
 
@@ -115,7 +116,9 @@ def offline_principal(
         issuer=issuer if method == "jwt" else None,
         key_id=key_id if method == "api_key" else None,
         roles=frozenset(roles),
-        scopes=frozenset(attributes.get("scope", ()) + attributes.get("scp", ())),
+        scopes=frozenset(
+            (*attributes.get("scope", ()), *attributes.get("scp", ()), *tuple(scopes))
+        ),
         attributes=attributes,
     )
 
@@ -138,6 +141,9 @@ class Case(BaseModel):
     name: str | None = None
     principal: str | None = Field(default=None, min_length=1)
     roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = Field(
+        default=(), description="the credential's scopes (an API key's; a JWT's scope claim)"
+    )
     tenant: str | None = None
     claims: dict[str, str | list[str]] | None = None
     issuer: str | None = None
@@ -356,7 +362,7 @@ def run(
     for assignment in assignments:
         by_principal.setdefault(assignment.principal_id, []).append(assignment)
     default_id, default_stage = default_api(suite, access)
-    grants_memo: dict[tuple[tuple[str, ...], str, str], Any] = {}
+    grants_memo: dict[tuple[tuple[str, ...], str, str, frozenset[str]], Any] = {}
     results: list[Result] = []
     for index, case in enumerate(suite.tests):
         tenant = case.tenant or suite.defaults.tenant
@@ -368,14 +374,17 @@ def run(
             claims=case.claims,
             issuer=case.issuer,
             auth=case.auth,
+            scopes=case.scopes,
         )
         roles = resolve_roles(snapshot, principal, by_principal.get(principal_id, ()))
         api_id = case.api_id or default_id
         stage = case.stage or (default_stage if api_id == default_id else "$default")
-        memo_key = (roles, api_id, stage)
+        # as the authorizer: a permission requiring scopes applies only to a caller with them
+        scopes = snapshot.relevant_scopes(principal.scopes)
+        memo_key = (roles, api_id, stage, scopes)
         grants = grants_memo.get(memo_key)
         if grants is None:
-            grants = grants_memo[memo_key] = grants_for(snapshot, roles, api_id, stage)
+            grants = grants_memo[memo_key] = grants_for(snapshot, roles, api_id, stage, scopes)
         decision = evaluate(grants, case.verb, case.target, tenant)
         mismatch = case.tenant_header is not None and case.tenant_header != tenant
         result = Result(

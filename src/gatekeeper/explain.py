@@ -110,6 +110,8 @@ class MatchedRule(_Model):
     effect: str
     methods: tuple[str, ...]
     path: str
+    missing_scopes: tuple[str, ...] = ()
+    """For a rule that would match but does not apply: the scopes the credential lacks."""
 
 
 class LimitInfo(_Model):
@@ -154,6 +156,8 @@ class Explanation(_Model):
     ignored_roles: tuple[str, ...]
     """Roles named by a key, assignment or mapping that the RBAC data does not define."""
     matched: tuple[MatchedRule, ...]
+    not_applied: tuple[MatchedRule, ...]
+    """Rules that would match the request but require scopes the credential lacks."""
     decision: Decision
     outcome: Literal["allow", "deny"]
     reason: str
@@ -258,9 +262,25 @@ def explain(
     method, path = arn.method or request.method, arn.path or request.path
     roles = resolve_roles(snapshot, principal, assignments)
     sources, ignored = role_sources(snapshot, principal, assignments)
-    grants = grants_for(snapshot, roles, arn.api_id, arn.stage)
+    # as the authorizer: a permission requiring scopes applies only to a caller with them all
+    scopes = snapshot.relevant_scopes(principal.scopes)
+    grants = grants_for(snapshot, roles, arn.api_id, arn.stage, scopes)
     tenant = principal.tenant
     segments = split_path(path)
+    unscoped = tuple(
+        MatchedRule(
+            rule=f"{name}#{index}",
+            effect=permission.effect,
+            methods=tuple(permission.methods),
+            path=permission.path,
+            missing_scopes=tuple(s for s in permission.requires_scopes if s not in scopes),
+        )
+        for name in roles
+        for index, permission in enumerate(snapshot.roles[name].permissions)
+        if permission.applies_to(arn.api_id, arn.stage)
+        and not permission.scoped_for(scopes)
+        and permission.matches(method, segments, tenant)
+    )
     matched = tuple(
         MatchedRule(
             rule=g.rule_id,
@@ -342,6 +362,7 @@ def explain(
         roles=sources,
         ignored_roles=ignored,
         matched=matched,
+        not_applied=unscoped,
         decision=decision,
         outcome=outcome,
         reason=reason,
@@ -385,6 +406,12 @@ def render(answer: Explanation) -> str:
         lines.append(f"{mark} {rule.rule:<20} {rule.effect:<5} {methods} {rule.path}")
     if not answer.matched:
         lines.append("   (none: default deny)")
+    for rule in answer.not_applied:
+        methods = ",".join(rule.methods)
+        lines.append(
+            f"   {rule.rule:<20} {rule.effect:<5} {methods} {rule.path}  not applied: "
+            f"the credential lacks scope {', '.join(rule.missing_scopes)}"
+        )
     if answer.reason == "tenant_mismatch":
         lines.append(
             f"   the tenant header says {req['tenant_header']}, the caller is {who.tenant}"
@@ -399,6 +426,13 @@ def render(answer: Explanation) -> str:
         )
     if not answer.limits:
         lines.append("  (none)")
+    lines += _policy_lines(answer)
+    return "\n".join(lines)
+
+
+def _policy_lines(answer: Explanation) -> list[str]:
+    """The policy, its guards folded, and what a cached answer does on each route."""
+    lines: list[str] = []
     if answer.policy is not None:
         policy = answer.policy
         lines += ["", f"policy (scope {policy.scope})"]
@@ -427,4 +461,4 @@ def render(answer: Explanation) -> str:
                 lines.append("  every route answered exactly as the authorizer would")
         elif not answer.catalogued:
             lines += ["", "no route catalog for this API stage: the policy covers every path"]
-    return "\n".join(lines)
+    return lines

@@ -108,3 +108,28 @@ def test_current_counters(
     data = explain_json(capsys, world, "--token", token, "GET", "/orders/o-7/invoice")
     limits = {limit["rule_id"]: limit for limit in data["limits"]}
     assert limits["invoices"]["current"] == 3 and limits["invoices"]["scope_key"] == "corp:bob"
+
+
+@pytest.mark.parametrize("scope", ["openid orders:write", "openid"])
+def test_required_scopes_agree_with_the_authorizer(
+    world: World, capsys: pytest.CaptureFixture[str], scope: str
+) -> None:
+    from gatekeeper.rbac.model import Permission, Role, RoleAssignment
+
+    writer = Role(
+        name="writer",
+        permissions=(
+            Permission(methods=("POST",), path="/orders", requires_scopes=("orders:write",)),
+        ),
+    )
+    world.store.put(
+        writer, RoleAssignment(principal_id="corp:wanda", tenant="acme", roles=("writer",))
+    )
+    token = world.token("wanda", scope=scope)
+    result = world.authorizer.authorize(rest_token_event(f"Bearer {token}", "POST", "/orders"))
+    data = explain_json(capsys, world, "--token", token, "POST", "/orders")
+    assert (data["outcome"], data["reason"]) == (result.audit.decision, result.audit.reason)
+    assert data["decision"]["matched_rule"] == result.audit.matched_rule
+    assert result.response is not None
+    assert data["policy"]["document"] == result.response["policyDocument"]
+    assert bool(data["not_applied"]) == (scope == "openid")

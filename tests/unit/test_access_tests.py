@@ -186,3 +186,24 @@ def test_policy_plan_with_passing_tests_shows_the_plan(
     assert cli.main(["--config-table", "gatekeeper-test-config", *argv]) == 0
     out = capsys.readouterr().out
     assert "access tests" in out and "OK: " in out and "Plan: " in out
+
+
+def test_scopes_cap_what_roles_allow(tmp_path: Path) -> None:
+    """A permission with requires_scopes applies only to a credential carrying them."""
+    access = parse(
+        "roles:\n"
+        "  writer:\n"
+        "    permissions:\n"
+        "    - {methods: [GET], path: /orders}\n"
+        "    - {methods: [POST], path: /orders, requires_scopes: [orders:write]}\n"
+    )
+    suite = access_tests.parse_suite(
+        "tests:\n"
+        "  - {roles: [writer], scopes: [orders:write], request: POST /orders, expect: allow}\n"
+        "  - {roles: [writer], request: POST /orders, expect: deny}\n"
+        "  - {principal: idp:u, roles: [writer], claims: {scope: 'a orders:write'},"
+        " request: POST /orders, expect: allow, rule: 'writer#1'}\n"
+        "  - {roles: [writer], request: GET /orders, expect: allow}\n"
+    )
+    report = access_tests.run(suite, access)
+    assert report.ok, access_tests.render(report)

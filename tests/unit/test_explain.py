@@ -11,7 +11,7 @@ import pytest
 from gatekeeper import cli
 from gatekeeper.access_tests import offline_principal, snapshot_of
 from gatekeeper.admin.access_file import parse
-from gatekeeper.explain import RequestSpec, concrete_path, explain
+from gatekeeper.explain import RequestSpec, concrete_path, explain, render
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCESS = ROOT / "examples" / "access.yaml"
@@ -158,3 +158,25 @@ def test_bad_input_is_one_line(
     assert cli.main(["explain", "--access", str(ACCESS), *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and expected in err, err
+
+
+def test_a_rule_the_credentials_scopes_do_not_reach_is_named() -> None:
+    access = parse(
+        "roles:\n"
+        "  writer:\n"
+        "    permissions:\n"
+        "    - {methods: [POST], path: /orders, requires_scopes: [orders:write]}\n"
+    )
+    snapshot = snapshot_of(access)
+    without = offline_principal("svc:k", tenant=None, roles=["writer"], auth="api_key")
+    answer = explain(snapshot, (), without, RequestSpec("POST", "/orders"))
+    assert (answer.outcome, answer.reason) == ("deny", "no_matching_permission")
+    assert [(r.rule, r.missing_scopes) for r in answer.not_applied] == [
+        ("writer#0", ("orders:write",))
+    ]
+    assert "lacks scope orders:write" in render(answer)
+    scoped = offline_principal(
+        "svc:k", tenant=None, roles=["writer"], auth="api_key", scopes=["orders:write"]
+    )
+    answer = explain(snapshot, (), scoped, RequestSpec("POST", "/orders"))
+    assert answer.outcome == "allow" and answer.not_applied == ()

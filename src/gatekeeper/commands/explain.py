@@ -45,6 +45,9 @@ def register(commands: Any) -> None:
         "--claim", action="append", default=[], metavar="NAME=VALUE", help="a JWT claim (repeat)"
     )
     principal.add_argument("--role", action="append", default=[], help="a role held directly")
+    principal.add_argument(
+        "--scope", action="append", default=[], help="a scope the credential carries (repeat)"
+    )
     principal.add_argument("--issuer", help="issuer name (default: the principal id's prefix)")
     request = parser.add_argument_group("the request")
     request.add_argument("--api-id", help="API id (default: the first catalogued API)")
@@ -197,6 +200,7 @@ def _caller(
             claims=flat or None,
             issuer=args.issuer,
             auth="jwt" if flat or args.issuer else "api_key" if args.role else "jwt",
+            scopes=args.scope,
         ), True
     api_key = args.api_key or credential.get("api_key")
     token = args.token or credential.get("token")
