@@ -467,3 +467,26 @@ def test_curl_smoke(access: Path, state: Path) -> None:
             check=True,
         )
         assert done.stdout.startswith("HTTP/1.1 401") and "www-authenticate: Bearer" in done.stdout
+
+
+def test_external_tables(moto_endpoint: str, state: Path, tmp_path: Path) -> None:
+    """--endpoint-url: the tables as they are (created and applied with the CLI), the routes
+    from the stored catalog when no access file is given."""
+    from gatekeeper import cli
+
+    names = ["--config-table", f"ext-{tmp_path.name}-config"]
+    names += ["--counters-table", f"ext-{tmp_path.name}-counters"]
+    local = ["--endpoint-url", moto_endpoint, "--region", "us-east-1", *names]
+    audit = ["--actor", "t", "--audit-log", str(tmp_path / "admin.jsonl")]
+    assert cli.main([*local, "tables", "create"]) == 0
+    assert cli.main([*local, "policy", "apply", "-f", str(ACCESS), *audit]) == 0
+    alice = bearer(state, "alice", "acme")
+    with (
+        serve(state, *local, "--issuer-name", "corp") as server,
+        httpx.Client(base_url=server.url, timeout=TIMEOUT) as http,
+    ):
+        assert f"tables: {names[1]} at {moto_endpoint}" in server.output()
+        assert http.get("/orders/o-1", headers=alice).status_code == 200
+        assert http.delete("/orders/o-1", headers=alice).status_code == 403
+        missing = http.get("/not-catalogued", headers=alice)
+        assert missing.json() == {"message": "Missing Authentication Token"}
