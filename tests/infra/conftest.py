@@ -69,7 +69,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Caching on (TTL 300 with identity sources) and Object Lock on."""
+    """Caching on (TTL 300 with identity sources) and a 30-day per-object Object Lock retention."""
     return synthesize(
         tmp_path_factory.mktemp("cdk-variant"),
         {"gatekeeper:cacheTtl": "300", "gatekeeper:objectLockDays": "30"},

@@ -23,6 +23,8 @@ def test_outputs_name_everything_the_cli_needs(synth: Synth) -> None:
         "DigestSigningKeyArn": "DigestSigningKey",
         "DigestSigningKeyId": "DigestSigningKey",
         "OperatorPolicyArn": "OperatorPolicy",
+        "AuditSinkFunctionName": "AuditSink",
+        "FailureBucketName": "FailedBatchesBucket",
     }
     for name, target in expected.items():
         assert _ref(outputs[name]["Value"]).startswith(target), name
@@ -30,6 +32,14 @@ def test_outputs_name_everything_the_cli_needs(synth: Synth) -> None:
     assert outputs["ArchivePrefix"]["Value"] == "audit/"
     assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
     assert "AdminApiUrl" in outputs
+
+
+def test_every_output_the_cli_reads_exists(synth: Synth) -> None:
+    """``--stack-outputs`` fills CLI options from these names (gatekeeper.commands._admin)."""
+    from gatekeeper.commands._admin import STACK_OUTPUTS
+
+    assert STACK_OUTPUTS["function"] == "AuditSinkFunctionName"  # archive replay --function
+    assert set(STACK_OUTPUTS.values()) <= set(synth.template["Outputs"])
 
 
 def test_archive_prefix_output_is_the_sinks_prefix(synth: Synth) -> None:
@@ -77,8 +87,12 @@ def test_operator_policy_is_exact(synth: Synth) -> None:
         "TablesKey": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"},
         "AuditCliChanges": {"kinesis:PutRecord", "kinesis:PutRecords"},
         "StreamKey": {"kms:GenerateDataKey"},
-        "ListArchive": {"s3:ListBucket"},
-        "ReadArchive": {"s3:GetObject"},
+        "ListArchive": {"s3:ListBucket", "s3:ListBucketVersions"},
+        "ArchiveVersioning": {"s3:GetBucketVersioning"},
+        "ReadArchive": {"s3:GetObject", "s3:GetObjectVersion"},
+        "ListFailedBatches": {"s3:ListBucket"},
+        "ReadFailedBatches": {"s3:GetObject"},
+        "ReplayToSink": {"lambda:InvokeFunction"},
         "ArchiveKey": {"kms:Decrypt"},
         "DigestPublicKey": {"kms:GetPublicKey", "kms:DescribeKey"},
         "StackOutputs": {"cloudformation:DescribeStacks"},
@@ -104,10 +118,26 @@ def test_operator_policy_targets_the_stacks_own_resources(synth: Synth) -> None:
     # the archive: read-only, and only under audit/
     assert _ref(by_sid["ListArchive"]["Resource"]).startswith("ArchiveBucket")
     assert by_sid["ListArchive"]["Condition"] == {"StringLike": {"s3:prefix": ["audit/*"]}}
+    assert _ref(by_sid["ArchiveVersioning"]["Resource"]).startswith("ArchiveBucket")
     objects = by_sid["ReadArchive"]["Resource"]["Fn::Join"][1]
     assert _ref(objects[0]).startswith("ArchiveBucket") and objects[1] == "/audit/*"
     every_action = {a for s in by_sid.values() for a in _actions(s)}
-    assert not {a for a in every_action if a.startswith("s3:") and a != "s3:GetObject"} - {
-        "s3:ListBucket"
+    read_only = {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "s3:GetBucketVersioning",
     }
+    assert {a for a in every_action if a.startswith("s3:")} == read_only
     assert "kms:Sign" not in every_action  # operators verify digests, never sign them
+
+
+def test_operator_policy_can_replay(synth: Synth) -> None:
+    """archive replay: read the failed batches, invoke the sink (nothing else in Lambda)."""
+    by_sid = _operator_statements(synth)
+    assert _ref(by_sid["ListFailedBatches"]["Resource"]).startswith("FailedBatchesBucket")
+    objects = by_sid["ReadFailedBatches"]["Resource"]["Fn::Join"][1]
+    assert _ref(objects[0]).startswith("FailedBatchesBucket") and objects[1] == "/*"
+    assert by_sid["ReplayToSink"]["Resource"]["Fn::GetAtt"][0].startswith("AuditSink")
+    assert by_sid["ReplayToSink"]["Resource"]["Fn::GetAtt"][1] == "Arn"

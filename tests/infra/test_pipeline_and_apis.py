@@ -64,7 +64,7 @@ def test_event_source_mapping(synth: Synth) -> None:
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["ParallelizationFactor"] == 1
     dest = props["DestinationConfig"]["OnFailure"]["Destination"]
-    assert dest["Fn::GetAtt"][0].startswith("AuditSinkDlq")
+    assert dest["Fn::GetAtt"][0].startswith("FailedBatchesBucket")
     assert props["EventSourceArn"]["Fn::GetAtt"][0].startswith("AuditStream")
     assert props["FunctionName"]["Ref"].startswith("AuditSink")
 
@@ -305,7 +305,7 @@ def test_route_catalogs_are_published_in_the_store_format(synth: Synth) -> None:
 def test_alarms_and_dashboard(synth: Synth) -> None:
     alarms = synth.of_type("AWS::CloudWatch::Alarm")
     ids = {k.split("Monitoring", 1)[1][: -8 if len(k) > 8 else None] for k in alarms}
-    for name in ("DenySpike", "LimiterErrors", "SinkFailures", "DlqDepth", "SinkLag"):
+    for name in ("DenySpike", "LimiterErrors", "SinkFailures", "FailedBatches", "SinkLag"):
         assert any(i.startswith(name) for i in ids), (name, ids)
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"][0]["Ref"].startswith("AlarmTopic")
@@ -315,12 +315,21 @@ def test_alarms_and_dashboard(synth: Synth) -> None:
     assert '{ $.audit.decision = "deny" }' in patterns
 
 
-def test_glue_columns_follow_the_athena_ddl(synth: Synth) -> None:
-    from gatekeeper_cdk.stack import ATHENA_DDL, athena_columns
+def test_glue_table_is_the_table_schema(synth: Synth) -> None:
+    """Columns, partitions, projection and SerDe straight from gatekeeper.audit.table_schema
+    (the Athena DDL and `archive query` are rendered from it too), named as in Athena."""
+    from gatekeeper.audit import table_schema
 
-    if not ATHENA_DDL.is_file():
-        pytest.skip("infra/athena/audit_table.sql not present: the built-in columns are used")
     (table,) = synth.of_type("AWS::Glue::Table").values()
-    columns = table["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
-    assert [(c["Name"], c["Type"]) for c in columns] == athena_columns(ATHENA_DDL)
-    assert ("class_uid", "int") in athena_columns(ATHENA_DDL)
+    table_input = table["Properties"]["TableInput"]
+    assert table_input["Name"] == table_schema.TABLE == "gatekeeper_audit"
+    storage = table_input["StorageDescriptor"]
+    columns = [(c["Name"], c["Type"]) for c in storage["Columns"]]
+    assert columns == table_schema.glue_columns()
+    assert ("class_uid", "int") in columns
+    partitions = [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]]
+    assert partitions == [(n, table_schema.hive_type(t)) for n, t in table_schema.PARTITIONS]
+    params = table_input["Parameters"]
+    assert {k: params[k] for k in table_schema.PROJECTION} == table_schema.PROJECTION
+    assert storage["SerdeInfo"]["SerializationLibrary"] == table_schema.SERDE
+    assert storage["SerdeInfo"]["Parameters"] == table_schema.SERDE_PROPERTIES

@@ -9,6 +9,7 @@ from tests.infra.conftest import Synth
 # Services whose actions touch data: none of their actions may contain a wildcard.
 DATA_SERVICES = ("dynamodb", "s3", "kinesis", "sqs", "sns", "kms", "events", "logs", "glue")
 STACK_OUTPUTS_ACTION = "cloudformation:DescribeStacks"
+OPERATOR_CONTROL_ACTIONS = (STACK_OUTPUTS_ACTION, "lambda:InvokeFunction")
 
 
 def _listify(value: Any) -> list[Any]:
@@ -53,8 +54,8 @@ def test_no_wildcard_action_in_any_identity_policy(synth: Synth) -> None:
         for action in _listify(st["Action"]):
             assert "*" not in action, f"{logical_id}: wildcard action {action}"
             service = action.split(":", 1)[0]
-            if logical_id.startswith("OperatorPolicy") and action == STACK_OUTPUTS_ACTION:
-                continue  # the CLI reads this stack's outputs (test_operator.py)
+            if logical_id.startswith("OperatorPolicy") and action in OPERATOR_CONTROL_ACTIONS:
+                continue  # the CLI reads this stack's outputs, replays (test_operator.py)
             assert service in (*DATA_SERVICES, "xray"), f"{logical_id}: unexpected {action}"
 
 
@@ -94,6 +95,7 @@ def test_sink_role_is_exact(synth: Synth) -> None:
         },
         "StreamKey": {"kms:Decrypt"},
         "WriteArchive": {"s3:PutObject"},
+        "LockArchiveObjects": {"s3:PutObjectRetention"},
         "ReadArchive": {"s3:GetObject"},
         "FindMissingState": {"s3:ListBucket"},
         "ArchiveKey": {"kms:Decrypt", "kms:GenerateDataKey"},
@@ -101,8 +103,8 @@ def test_sink_role_is_exact(synth: Synth) -> None:
         "Alerts": {"events:PutEvents"},
         "DetectionCounters": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
         "TablesKey": {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"},
-        "DeadLetters": {"sqs:SendMessage"},
-        "QueueKey": {"kms:Decrypt", "kms:GenerateDataKey"},
+        "WriteFailedBatches": {"s3:PutObject"},
+        "ListFailedBatches": {"s3:ListBucket"},
     }
 
 
@@ -191,12 +193,11 @@ def test_counters_ttl_is_expires_at(synth: Synth) -> None:
     assert ttl["Config"] is None
 
 
-def test_stream_queue_topic_logs_encrypted(synth: Synth) -> None:
+def test_stream_topic_logs_encrypted(synth: Synth) -> None:
     (stream,) = synth.of_type("AWS::Kinesis::Stream").values()
     enc = stream["Properties"]["StreamEncryption"]
     assert enc["EncryptionType"] == "KMS" and _ref(enc["KeyId"]).startswith("DataKey")
-    (queue,) = synth.of_type("AWS::SQS::Queue").values()
-    assert _ref(queue["Properties"]["KmsMasterKeyId"]).startswith("DataKey")
+    assert synth.of_type("AWS::SQS::Queue") == {}  # failed batches go to S3 (whole, replayable)
     (topic,) = synth.of_type("AWS::SNS::Topic").values()
     assert _ref(topic["Properties"]["KmsMasterKeyId"]).startswith("DataKey")
     groups = synth.of_type("AWS::Logs::LogGroup")
@@ -223,8 +224,9 @@ def test_buckets(synth: Synth) -> None:
     assert _ref(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]).startswith("DataKey")
     assert rule["BucketKeyEnabled"] is True
     assert archive["VersioningConfiguration"]["Status"] == "Enabled"
-    assert not archive.get("ObjectLockEnabled")  # opt-in, see the variant test
-    assert "ObjectLockConfiguration" not in archive
+    # Object Lock on, no default retention: the sink locks write-once objects itself
+    assert archive["ObjectLockEnabled"] is True
+    assert archive["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled"}
     transitions = [
         t["StorageClass"]
         for r in archive["LifecycleConfiguration"]["Rules"]
@@ -245,18 +247,21 @@ def test_buckets(synth: Synth) -> None:
 
 
 def test_object_lock_variant(synth_variant: Synth) -> None:
+    """objectLockDays is the sink's per-object retention, never a bucket default."""
     archive = next(
         r for k, r in synth_variant.of_type("AWS::S3::Bucket").items() if k.startswith("Archive")
     )["Properties"]
     assert archive["ObjectLockEnabled"] is True
-    assert archive["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
-        "Mode": "COMPLIANCE",
-        "Days": 30,
-    }
+    assert "Rule" not in archive["ObjectLockConfiguration"]
+    (sink,) = [
+        r["Properties"]["Environment"]["Variables"]
+        for k, r in synth_variant.of_type("AWS::Lambda::Function").items()
+        if k.startswith("AuditSink") and "Environment" in r["Properties"]
+    ]
+    assert sink["GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS"] == "30"
 
 
-def test_queue_and_topic_tls_only(synth: Synth) -> None:
-    for cfn_type in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
-        (policy,) = synth.of_type(cfn_type).values()
-        statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s) for s in statements)
+def test_topic_tls_only(synth: Synth) -> None:
+    (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s) for s in statements)

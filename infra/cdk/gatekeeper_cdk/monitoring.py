@@ -1,9 +1,12 @@
-"""Alarms (deny spike, limiter errors, sink failures, DLQ depth) and the dashboard.
+"""Alarms (deny spike, limiter errors, sink failures and lag, audit gaps, state incidents, failed
+batches, heartbeat failures) and the dashboard.
 
 Decision counts come from metric filters on the authorizer's audit lines (the same JSON lines
 the subscription filter forwards), so they do not depend on the handler's EMF metric names.
 Limiter errors use the authorizer's EMF metric ``RateLimiterErrors`` (namespace ``Gatekeeper``,
-dimension ``service=authorizer``).
+dimension ``service=authorizer``); the sink's ``ChainGaps`` and ``StateIncidents`` are EMF
+metrics of ``functions/audit_sink/handler.py`` (namespace ``Gatekeeper``,
+dimension ``service=audit-sink``).
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 AUDIT_NAMESPACE = "Gatekeeper/Audit"
+EMF_NAMESPACE = "Gatekeeper"  # Metrics(namespace=...) of the functions
+SINK_SERVICE = "audit-sink"  # Metrics(service=...) of functions/audit_sink/handler.py
 DECISIONS = ("allow", "deny", "unauthorized")
 
 
@@ -30,7 +36,9 @@ class Monitoring(Construct):
         authorizer_fn: lambda_.Function,
         authorizer_logs: logs.LogGroup,
         sink_fn: lambda_.Function,
-        dlq: sqs.Queue,
+        failure_bucket: s3.IBucket,
+        failure_metrics_id: str,
+        heartbeat_rule: events.IRule,
         topic: sns.ITopic,
         deny_spike_threshold: int,
     ) -> None:
@@ -56,6 +64,34 @@ class Monitoring(Construct):
             namespace="Gatekeeper",
             metric_name="RateLimiterErrors",
             dimensions_map={"service": "authorizer"},
+            statistic="Sum",
+            period=period,
+        )
+        chain_gaps, state_incidents = (
+            cw.Metric(
+                namespace=EMF_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SINK_SERVICE},
+                statistic="Sum",
+                period=period,
+            )
+            for name in ("ChainGaps", "StateIncidents")
+        )
+        # S3 request metrics (the bucket's metrics configuration): objects Lambda wrote there
+        failed_batches = cw.Metric(
+            namespace="AWS/S3",
+            metric_name="PutRequests",
+            dimensions_map={
+                "BucketName": failure_bucket.bucket_name,
+                "FilterId": failure_metrics_id,
+            },
+            statistic="Sum",
+            period=period,
+        )
+        heartbeat_failures = cw.Metric(
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions_map={"RuleName": heartbeat_rule.rule_name},
             statistic="Sum",
             period=period,
         )
@@ -98,11 +134,42 @@ class Monitoring(Construct):
                 2,
             ),
             (
-                "DlqDepth",
-                "Audit records were given up on: replay them from the DLQ",
-                dlq.metric_approximate_number_of_messages_visible(
-                    period=period, statistic="Maximum"
-                ),
+                "ChainGaps",
+                "The audit stream's mapping gave up on records: a gap in the archive's chain "
+                "until `gatekeeper archive replay` sends them back",
+                chain_gaps,
+                0,
+                1,
+            ),
+            (
+                "StateIncidents",
+                "An archive chain state was missing or forged and was rebuilt from the newest "
+                "digest: find out who wrote it",
+                state_incidents,
+                0,
+                1,
+            ),
+            (
+                "FailedBatches",
+                "The audit stream's mapping wrote failed batches to the failed-batches bucket: "
+                "replay them (`gatekeeper archive replay --from s3://BUCKET/`)",
+                failed_batches,
+                0,
+                1,
+            ),
+            (
+                "FailedBatchDeliveries",
+                "Lambda could not write a failed batch to its on-failure destination: those "
+                "records exist nowhere else once the stream drops them",
+                sink_fn.metric("DestinationDeliveryFailures", statistic="Sum", period=period),
+                0,
+                1,
+            ),
+            (
+                "HeartbeatFailures",
+                "EventBridge could not invoke the audit sink's heartbeat: idle chains get no "
+                "digest and `archive verify` will report them STALE",
+                heartbeat_failures,
                 0,
                 1,
             ),
@@ -152,7 +219,7 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Audit pipeline",
                 left=[sink_fn.metric("IteratorAge", statistic="Maximum", period=period)],
-                right=[dlq.metric_approximate_number_of_messages_visible(period=period)],
+                right=[chain_gaps, state_incidents, failed_batches, heartbeat_failures],
                 width=12,
             ),
         )

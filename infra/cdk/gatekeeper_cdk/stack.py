@@ -1,10 +1,12 @@
 """The Gatekeeper suite in one stack.
 
-Data: config + counters tables, the audit stream, the archive bucket, the DLQ, all under one
-customer-managed KMS key; a second, asymmetric key signs archive digests. Compute: the
-authorizer, audit_sink and admin functions sharing one dependencies layer. Edges: the
-subscription filter (authorizer/admin audit lines -> Kinesis), the sink's event source mapping,
-the demo REST and HTTP APIs, the IAM-authorized admin API, alarms and a dashboard.
+Data: config + counters tables, the audit stream, the archive bucket (Object Lock enabled, each
+write-once object locked by the sink as written), the failed-batches bucket (the event source
+mapping's on-failure destination, replayable), all under one customer-managed KMS key; a second,
+asymmetric key signs archive digests. Compute: the authorizer, audit_sink and admin functions
+sharing one dependencies layer. Edges: the subscription filter (authorizer/admin audit lines ->
+Kinesis), the sink's event source mapping, the sink's heartbeat schedule, the demo REST and HTTP
+APIs, the IAM-authorized admin API, alarms and a dashboard.
 
 Every function role is written out statement by statement (no ``grant*`` helpers, which add
 ``kms:GenerateDataKey*``-style wildcards): ``tests/infra`` checks each one.
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from aws_cdk import Aws, CfnElement, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -25,9 +29,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from gatekeeper.audit import table_schema
 from gatekeeper_cdk import bundling
 from gatekeeper_cdk.authorizer_construct import DEFAULT_TENANT_HEADER, GatekeeperAuthorizer
 from gatekeeper_cdk.demo_apis import AdminApi, DemoHttpApi, DemoRestApi
@@ -38,10 +42,16 @@ from gatekeeper_cdk.nag import acknowledge
 # JSON lines, the Athena table), quarantine/, digests/ (signed, chained) and state/ (chain heads).
 ARCHIVE_PREFIX = "audit/"
 ARCHIVE_AREAS = ("events/", "quarantine/", "digests/", "state/")
+# Written once (If-None-Match: *) and locked as written; the state is rewritten every batch.
+WRITE_ONCE_AREAS = ("events/", "quarantine/", "digests/")
+STATE_AREA = "state/"
 ARCHIVE_EVENTS_PREFIX = f"{ARCHIVE_PREFIX}events/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 AUDIT_FILTER_FIELD = "$.audit.event_id"  # every audit line has one; other log lines do not
-ATHENA_DDL = bundling.REPO_ROOT / "infra" / "athena" / "audit_table.sql"
+HEARTBEAT_INPUT = {"gatekeeper": "heartbeat"}  # functions/audit_sink/handler.py is_heartbeat()
+FAILED_BATCHES_METRICS_ID = "FailedBatches"  # S3 request metrics of the failed-batches bucket
+AUDIT_DATABASE = "gatekeeper_audit"  # Glue database of the table table_schema.TABLE
+ATHENA_DDL = bundling.REPO_ROOT / "infra" / "athena" / "audit_table.sql"  # the same table
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -54,7 +64,15 @@ class GatekeeperSettings:
     issuers_json: str = "[]"
     authorizer_cache_ttl_seconds: int = 0
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
-    object_lock_days: int | None = None
+    # GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS: compliance retention the sink sets on each write-once
+    # object as it writes it (None: no retention). The bucket has Object Lock enabled either way
+    # and never a default retention, which would lock every version of the chain state too.
+    object_lock_days: int | None = 365
+    # GATEKEEPER_AUDIT_DIGEST_INTERVAL_SECONDS; the heartbeat runs every half interval
+    digest_interval_seconds: int = 3600
+    # the one principal allowed to delete archive objects (what Object Lock still lets anyone)
+    break_glass_role_arn: str | None = None
+    failed_batches_retention_days: int = 90
     archive_glacier_ir_after_days: int = 90
     archive_deep_archive_after_days: int = 365
     retain_data: bool = True
@@ -130,20 +148,6 @@ class GatekeeperStack(Stack):
             shard_count=cfg.stream_shards,
             retention_period=Duration.hours(24),
         )
-        self.dlq = sqs.Queue(
-            self,
-            "AuditSinkDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.data_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dlq,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter (on-failure) destination of the "
-            "audit_sink event source mapping.",
-        )
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogsBucket",
@@ -160,47 +164,7 @@ class GatekeeperStack(Stack):
             "AwsSolutions-S1",
             "This is the server access log bucket; logging it into itself would loop.",
         )
-        lock = (
-            s3.ObjectLockRetention.compliance(Duration.days(cfg.object_lock_days))
-            if cfg.object_lock_days
-            else None
-        )
-        self.archive_bucket = s3.Bucket(
-            self,
-            "ArchiveBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.data_key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            object_lock_enabled=bool(cfg.object_lock_days),
-            object_lock_default_retention=lock,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="archive/",
-            removal_policy=removal,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="colder-storage",
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                            transition_after=Duration.days(cfg.archive_glacier_ir_after_days),
-                        ),
-                        s3.Transition(
-                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
-                            transition_after=Duration.days(cfg.archive_deep_archive_after_days),
-                        ),
-                    ],
-                ),
-                s3.LifecycleRule(
-                    id="athena-results",
-                    prefix=ATHENA_RESULTS_PREFIX,
-                    expiration=Duration.days(30),
-                ),
-            ],
-        )
+        self._audit_buckets(removal)
 
         # --- functions -------------------------------------------------------------------------
         self.layer = lambda_.LayerVersion(
@@ -231,13 +195,7 @@ class GatekeeperStack(Stack):
         self.sink_fn, self.sink_logs = self._function(
             "AuditSink",
             "audit_sink",
-            env={
-                "GATEKEEPER_AUDIT_BUCKET": self.archive_bucket.bucket_name,
-                "GATEKEEPER_AUDIT_PREFIX": ARCHIVE_PREFIX,
-                "GATEKEEPER_AUDIT_SIGNING_KEY_ID": self.signing_key.key_arn,
-                "GATEKEEPER_AUDIT_ALERT_BUS": "default",
-                "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
-            },
+            env=self._sink_env(),
             memory=512,
             timeout=Duration.seconds(60),
         )
@@ -254,6 +212,7 @@ class GatekeeperStack(Stack):
         self._authorizer_permissions()
         self._sink_permissions()
         self._admin_permissions()
+        self._archive_bucket_policy()
 
         # --- audit flow: log lines -> stream -> sink -------------------------------------------
         self._subscribe_to_stream(self.authorizer_logs, "AuthorizerAudit")
@@ -271,15 +230,19 @@ class GatekeeperStack(Stack):
             function_response_types=["ReportBatchItemFailures"],
             maximum_retry_attempts=5,
             maximum_record_age_in_seconds=6 * 3600,
+            # S3 keeps each failed batch whole (payload included): replayable at any time,
+            # unlike SQS/SNS, which keep only shard and sequence numbers
             destination_config=lambda_.CfnEventSourceMapping.DestinationConfigProperty(
                 on_failure=lambda_.CfnEventSourceMapping.OnFailureProperty(
-                    destination=self.dlq.queue_arn
+                    destination=self.failure_bucket.bucket_arn
                 )
             ),
         )
         # the mapping validates its role's permissions on creation
         assert self.sink_fn.role is not None
         self.event_source_mapping.node.add_dependency(self.sink_fn.role)
+
+        self._heartbeat()
 
         self._athena_table()
 
@@ -326,7 +289,9 @@ class GatekeeperStack(Stack):
             authorizer_fn=self.authorizer_fn,
             authorizer_logs=self.authorizer_logs,
             sink_fn=self.sink_fn,
-            dlq=self.dlq,
+            failure_bucket=self.failure_bucket,
+            failure_metrics_id=FAILED_BATCHES_METRICS_ID,
+            heartbeat_rule=self.heartbeat_rule,
             topic=self.alarm_topic,
             deny_spike_threshold=cfg.deny_spike_threshold,
         )
@@ -344,6 +309,8 @@ class GatekeeperStack(Stack):
             ("DigestSigningKeyId", self.signing_key.key_id, "the digest signing key's id"),
             ("OperatorPolicyArn", self.operator_policy.managed_policy_arn, "attach to operators"),
             ("Region", Aws.REGION, "--region"),
+            ("AuditSinkFunctionName", self.sink_fn.function_name, "archive replay --function"),
+            ("FailureBucketName", self.failure_bucket.bucket_name, "archive replay --from s3://"),
         ):
             CfnOutput(self, name, value=value, description=f"Gatekeeper CLI: {description}")
         CfnOutput(self, "AuthorizerFunctionName", value=self.authorizer_fn.function_name)
@@ -354,6 +321,115 @@ class GatekeeperStack(Stack):
             CfnOutput(self, "DemoHttpApiUrl", value=self.demo_http.api.api_endpoint)
 
     # --- building blocks -----------------------------------------------------------------------
+
+    def _audit_buckets(self, removal: RemovalPolicy) -> None:
+        """The archive (Object Lock on, no default retention) and the failed-batches bucket."""
+        cfg = self.settings
+        _check_settings(cfg)
+        self.archive_bucket = s3.Bucket(
+            self,
+            "ArchiveBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.data_key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # per-object retention only (the sink's GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS)
+            object_lock_enabled=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="archive/",
+            removal_policy=removal,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="colder-storage",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(cfg.archive_glacier_ir_after_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
+                            transition_after=Duration.days(cfg.archive_deep_archive_after_days),
+                        ),
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="athena-results",
+                    prefix=ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(30),
+                ),
+            ],
+        )
+
+        # ObjectLockEnabled alone is honoured at creation; the configuration without a rule makes
+        # an update of an existing (versioned) bucket enable Object Lock in place as well.
+        archive_cfn = self.archive_bucket.node.default_child
+        assert isinstance(archive_cfn, s3.CfnBucket)
+        archive_cfn.object_lock_configuration = s3.CfnBucket.ObjectLockConfigurationProperty(
+            object_lock_enabled="Enabled"
+        )
+        # What the event source mapping gave up on, whole batches (payload included): replayed
+        # by `gatekeeper archive replay --from s3://<FailureBucketName>/`.
+        self.failure_bucket = s3.Bucket(
+            self,
+            "FailedBatchesBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.data_key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="failed-batches/",
+            removal_policy=removal,
+            metrics=[s3.BucketMetrics(id=FAILED_BATCHES_METRICS_ID)],  # PutRequests: alarm
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="replay-window",
+                    expiration=Duration.days(cfg.failed_batches_retention_days),
+                    noncurrent_version_expiration=Duration.days(cfg.failed_batches_retention_days),
+                )
+            ],
+        )
+
+    def _sink_env(self) -> dict[str, str]:
+        env = {
+            "GATEKEEPER_AUDIT_BUCKET": self.archive_bucket.bucket_name,
+            "GATEKEEPER_AUDIT_PREFIX": ARCHIVE_PREFIX,
+            "GATEKEEPER_AUDIT_SIGNING_KEY_ID": self.signing_key.key_arn,
+            "GATEKEEPER_AUDIT_DIGEST_INTERVAL_SECONDS": str(self.settings.digest_interval_seconds),
+            "GATEKEEPER_AUDIT_ALERT_BUS": "default",
+            "GATEKEEPER_COUNTERS_TABLE": self.counters_table.table_name,
+        }
+        if self.settings.object_lock_days:
+            env["GATEKEEPER_AUDIT_OBJECT_LOCK_DAYS"] = str(self.settings.object_lock_days)
+        return env
+
+    def _heartbeat(self) -> None:
+        """Digests of idle chains, so ``archive verify`` can require a recent digest of every
+        chain. The sink signs a chain's digest once the last is a full interval old; a schedule
+        of exactly one interval would often find it a few seconds short and skip to the next
+        (two intervals between digests: verify's default --max-age). Every half interval keeps
+        them at most 1.5 intervals apart."""
+        self.heartbeat_rule = events.Rule(
+            self,
+            "AuditHeartbeat",
+            description="Gatekeeper audit_sink heartbeat: digests of idle chains",
+            schedule=events.Schedule.rate(
+                Duration.seconds(self.settings.digest_interval_seconds // 2)
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.sink_fn,
+                    event=events.RuleTargetInput.from_object(HEARTBEAT_INPUT),
+                    retry_attempts=2,
+                    max_event_age=Duration.minutes(15),
+                )
+            ],
+        )
 
     def _allow_service_on_data_key(
         self, service: str, extra_conditions: dict[str, object] | None = None
@@ -506,6 +582,18 @@ class GatekeeperStack(Stack):
                 resources=areas,
             )
         )
+        if self.settings.object_lock_days:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    # PutObject with ObjectLockMode/RetainUntilDate (write-once areas only)
+                    sid="LockArchiveObjects",
+                    actions=["s3:PutObjectRetention"],
+                    resources=[
+                        self.archive_bucket.arn_for_objects(f"{ARCHIVE_PREFIX}{a}*")
+                        for a in WRITE_ONCE_AREAS
+                    ],
+                )
+            )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadArchive",  # chain state, the previous digest, and the existing object
@@ -552,14 +640,66 @@ class GatekeeperStack(Stack):
             ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
             "dynamodb",
         )
+        # The event source mapping writes its on-failure records with this role (Lambda: an S3
+        # destination needs PutObject and ListBucket, and GenerateDataKey on an SSE-KMS bucket,
+        # granted above through S3 by ArchiveKey). Replay sends the records back to the function
+        # (`archive replay`), which archives them as any batch: no further permission.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="DeadLetters",
-                actions=["sqs:SendMessage"],
-                resources=[self.dlq.queue_arn],
+                sid="WriteFailedBatches",
+                actions=["s3:PutObject"],
+                resources=[self.failure_bucket.arn_for_objects("*")],
             )
         )
-        self._key_use(role, "QueueKey", ["kms:Decrypt", "kms:GenerateDataKey"], "sqs")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListFailedBatches",
+                actions=["s3:ListBucket"],
+                resources=[self.failure_bucket.bucket_arn],
+            )
+        )
+
+    def _archive_bucket_policy(self) -> None:
+        """What no identity policy can grant around: write-once creates, one state writer, no
+        deletes (Object Lock covers only locked versions, and the state is never locked)."""
+        sink_role = self.sink_fn.role
+        assert sink_role is not None
+        bucket = self.archive_bucket
+        self.archive_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="WriteOnceCreatesOnly",  # S3 conditional writes: the s3:if-none-match key
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[
+                    bucket.arn_for_objects(f"{ARCHIVE_PREFIX}{a}*") for a in WRITE_ONCE_AREAS
+                ],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        self.archive_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheSinkWritesState",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{ARCHIVE_PREFIX}{STATE_AREA}*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": sink_role.role_arn}},
+            )
+        )
+        break_glass = self.settings.break_glass_role_arn
+        self.archive_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="NoDeletesInTheArchive",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject*", "s3:BypassGovernanceRetention"],
+                resources=[bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")],
+                conditions=(
+                    {"ArnNotEquals": {"aws:PrincipalArn": break_glass}} if break_glass else None
+                ),
+            )
+        )
 
     def _admin_permissions(self) -> None:
         role = self.admin_fn.role
@@ -605,12 +745,15 @@ class GatekeeperStack(Stack):
         """What the ``gatekeeper`` CLI needs against this stack, and nothing else.
 
         Attach it to the role or group of the people (or pipelines) that run ``policy apply``,
-        ``keys``, ``usage``, ``block`` and ``archive verify``. The same rights as the admin
-        function on the tables, plus: put CLI audit records on the audit stream, read (never
-        write) the archive under ``audit/``, fetch the digest signing key's public key, and read
-        this stack's outputs. No delete on the archive, no Sign with the signing key.
+        ``keys``, ``usage``, ``block``, ``archive verify`` and ``archive replay``. The same
+        rights as the admin function on the tables, plus: put CLI audit records on the audit
+        stream, read (never write) the archive under ``audit/`` with its versions, fetch the
+        digest signing key's public key, read the failed batches and send them to the sink
+        (replay), and read this stack's outputs. No delete on the archive, no Sign with the
+        signing key.
         """
         archive_objects = self.archive_bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")
+        failed_batches = self.failure_bucket.arn_for_objects("*")
         statements = [
             iam.PolicyStatement(
                 sid="ManageConfig",  # policy plan/apply/export, keys (TransactWriteItems)
@@ -660,18 +803,38 @@ class GatekeeperStack(Stack):
                 },
             ),
             iam.PolicyStatement(
-                sid="ListArchive",  # archive verify walks audit/ only
-                actions=["s3:ListBucket"],
+                sid="ListArchive",  # archive verify walks audit/ only (versions: delete markers)
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
                 resources=[self.archive_bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
             ),
             iam.PolicyStatement(
-                sid="ReadArchive",
-                actions=["s3:GetObject"],
+                sid="ArchiveVersioning",  # verify checks versions only on a versioned bucket
+                actions=["s3:GetBucketVersioning"],
+                resources=[self.archive_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadArchive",  # versions: what a delete marker hides, overwritten keys
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[archive_objects],
             ),
             iam.PolicyStatement(
-                sid="ArchiveKey",
+                sid="ListFailedBatches",  # archive replay --from s3://<FailureBucketName>/
+                actions=["s3:ListBucket"],
+                resources=[self.failure_bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadFailedBatches",
+                actions=["s3:GetObject"],
+                resources=[failed_batches],
+            ),
+            iam.PolicyStatement(
+                sid="ReplayToSink",  # archive replay --function <AuditSinkFunctionName>
+                actions=["lambda:InvokeFunction"],
+                resources=[self.sink_fn.function_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ArchiveKey",  # the archive and the failed batches (both SSE-KMS)
                 actions=["kms:Decrypt"],
                 resources=[self.data_key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
@@ -690,7 +853,8 @@ class GatekeeperStack(Stack):
         policy = iam.ManagedPolicy(
             self,
             "OperatorPolicy",
-            description="Gatekeeper CLI operators: config, keys, usage, blocks, archive verify",
+            description="Gatekeeper CLI operators: config, keys, usage, blocks, archive verify "
+            "and replay",
             statements=statements,
         )
         acknowledge(
@@ -699,6 +863,13 @@ class GatekeeperStack(Stack):
             f".Arn>/{ARCHIVE_PREFIX}*]",
             "Read-only GetObject under the archive's audit/ prefix: archive verify reads every "
             "record and digest there, whose keys are only known at run time.",
+        )
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{self.stack_logical(self.failure_bucket.node.default_child)}"
+            ".Arn>/*]",
+            "Read-only GetObject in the failed-batches bucket: archive replay reads the on-failure "
+            "records Lambda wrote there, under keys Lambda chooses at run time.",
         )
         return policy
 
@@ -747,83 +918,35 @@ class GatekeeperStack(Stack):
         sub.node.add_dependency(policy)
 
     def _athena_table(self) -> None:
-        """Glue table over the archive, partition projection on ``dt``/``hour`` (no crawler)."""
+        """Glue table ``gatekeeper_audit`` over the archive's ``events/``: columns, partitions,
+        projection and SerDe from :mod:`gatekeeper.audit.table_schema`, the one description the
+        Athena DDL (``infra/athena/audit_table.sql``) and ``archive query`` are rendered from."""
         database = glue.CfnDatabase(
             self,
             "AuditDatabase",
             catalog_id=Aws.ACCOUNT_ID,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name="gatekeeper_audit", description="Gatekeeper audit archive"
+                name=AUDIT_DATABASE, description="Gatekeeper audit archive"
             ),
         )
         location = f"s3://{self.archive_bucket.bucket_name}/{ARCHIVE_EVENTS_PREFIX}"
-        user = "struct<uid:string,org:struct<uid:string>>"
-        # The audit engineer's DDL (infra/athena/audit_table.sql) is the source of the columns;
-        # the list below is the fallback, OCSF records as gatekeeper.audit.ocsf writes them.
-        ddl_columns = athena_columns(ATHENA_DDL) if ATHENA_DDL.is_file() else None
-        columns = ddl_columns or [
-            ("class_uid", "int"),
-            ("class_name", "string"),
-            ("category_uid", "int"),
-            ("category_name", "string"),
-            ("activity_id", "int"),
-            ("activity_name", "string"),
-            ("type_uid", "bigint"),
-            ("type_name", "string"),
-            ("severity_id", "int"),
-            ("severity", "string"),
-            ("time", "bigint"),
-            ("status_id", "int"),
-            ("status", "string"),
-            ("status_detail", "string"),
-            ("message", "string"),
-            (
-                "metadata",
-                "struct<uid:string,version:string,log_name:string,original_time:string,"
-                "correlation_uid:string,profiles:array<string>>",
-            ),
-            ("cloud", "struct<provider:string>"),
-            ("disposition_id", "int"),
-            ("disposition", "string"),
-            ("src_endpoint", "struct<ip:string>"),
-            (
-                "http_request",
-                "struct<http_method:string,url:struct<path:string>,user_agent:string,uid:string>",
-            ),
-            (
-                "api",
-                "struct<operation:string,service:struct<name:string>,request:struct<uid:string>>",
-            ),
-            ("actor", f"struct<user:{user}>"),
-            ("user", user),
-            ("auth_protocol_id", "int"),
-            ("auth_protocol", "string"),
-        ]
         table = glue.CfnTable(
             self,
             "AuditTable",
             catalog_id=Aws.ACCOUNT_ID,
-            database_name="gatekeeper_audit",
+            database_name=AUDIT_DATABASE,
             table_input=glue.CfnTable.TableInputProperty(
-                name="audit_events",
-                description="One row per authorization decision (gzip JSON lines)",
+                name=table_schema.TABLE,
+                description="Gatekeeper audit archive: OCSF records (gzip JSON lines)",
                 table_type="EXTERNAL_TABLE",
                 partition_keys=[
-                    glue.CfnTable.ColumnProperty(name="dt", type="string"),
-                    glue.CfnTable.ColumnProperty(name="hour", type="string"),
+                    glue.CfnTable.ColumnProperty(name=n, type=table_schema.hive_type(t))
+                    for n, t in table_schema.PARTITIONS
                 ],
                 parameters={
                     "classification": "json",
                     "compressionType": "gzip",
-                    "projection.enabled": "true",
-                    "projection.dt.type": "date",
-                    "projection.dt.format": "yyyy-MM-dd",
-                    "projection.dt.range": "2025-01-01,NOW",
-                    "projection.dt.interval": "1",
-                    "projection.dt.interval.unit": "DAYS",
-                    "projection.hour.type": "integer",
-                    "projection.hour.range": "0,23",
-                    "projection.hour.digits": "2",
+                    **table_schema.PROJECTION,
                     "storage.location.template": location + "dt=${dt}/hour=${hour}/",
                 },
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
@@ -831,10 +954,13 @@ class GatekeeperStack(Stack):
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        parameters={"ignore.malformed.json": "true"},
+                        serialization_library=table_schema.SERDE,
+                        parameters=dict(table_schema.SERDE_PROPERTIES),
                     ),
-                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns],
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=n, type=t)
+                        for n, t in table_schema.glue_columns()
+                    ],
                 ),
             ),
         )
@@ -870,6 +996,13 @@ class GatekeeperStack(Stack):
                 "Object ARNs under one key prefix of the archive bucket: the sink writes new "
                 "objects whose keys are only known at run time.",
             )
+        failures = self.stack_logical(self.failure_bucket.node.default_child)
+        acknowledge(
+            self.sink_fn.role,  # type: ignore[arg-type]
+            f"AwsSolutions-IAM5[Resource::<{failures}.Arn>/*]",
+            "The event source mapping writes on-failure records into its dedicated bucket with "
+            "this role, under keys Lambda chooses at run time; nothing else is in that bucket.",
+        )
         provider = self.node.try_find_child(CUSTOM_RESOURCE_PROVIDER_ID)
         if provider is not None:
             acknowledge(
@@ -891,8 +1024,25 @@ class GatekeeperStack(Stack):
         return self.get_logical_id(element)
 
 
+def _check_settings(cfg: GatekeeperSettings) -> None:
+    """Refuse settings the sink or the schedules would reject later, at deploy or run time."""
+    if cfg.object_lock_days is not None and not 1 <= cfg.object_lock_days <= 36_500:
+        raise ValueError("object_lock_days: 1..36500 days, or None (no per-object retention)")
+    interval = cfg.digest_interval_seconds
+    if not 120 <= interval <= 86_400 or interval % 120:
+        raise ValueError(
+            "digest_interval_seconds: a multiple of 120 between 120 and 86400 "
+            "(the heartbeat runs every half interval, in whole minutes)"
+        )
+    if cfg.failed_batches_retention_days < 30:
+        raise ValueError("failed_batches_retention_days: at least 30 (time to replay)")
+
+
 def athena_columns(ddl_path: Path) -> list[tuple[str, str]]:
-    """``(name, type)`` of the columns in a ``CREATE EXTERNAL TABLE ... (...)`` statement."""
+    """``(name, type)`` of the columns in a ``CREATE EXTERNAL TABLE ... (...)`` statement.
+
+    The Glue table takes its columns from :mod:`gatekeeper.audit.table_schema` directly; this
+    parser stays to check that the checked-in DDL (:data:`ATHENA_DDL`) has the same columns."""
     text = "\n".join(
         line.split("--", 1)[0] for line in ddl_path.read_text(encoding="utf-8").splitlines()
     )

@@ -97,6 +97,7 @@ STACK_OUTPUTS: dict[str, str] = {
     "bucket": "ArchiveBucketName",
     "prefix": "ArchivePrefix",
     "kms": "DigestSigningKeyArn",
+    "function": "AuditSinkFunctionName",  # archive replay --function
 }
 """Option of the CLI -> output of the stack (infra/cdk/gatekeeper_cdk/stack.py) that fills it."""
 

@@ -51,7 +51,8 @@ def add_replay_parser(actions: Any) -> None:
     replay.add_argument(
         "--function",
         default=os.environ.get("GATEKEEPER_AUDIT_SINK_FUNCTION"),
-        help="the audit sink function (default: $GATEKEEPER_AUDIT_SINK_FUNCTION)",
+        help="the audit sink function (default: $GATEKEEPER_AUDIT_SINK_FUNCTION, else the stack "
+        "outputs' AuditSinkFunctionName)",
     )
     replay.add_argument(
         "--dry-run", action="store_true", help="list what would be replayed, send nothing"
@@ -72,7 +73,10 @@ class Failure:
 
 def run_replay(args: argparse.Namespace) -> int:
     if not args.function and not args.dry_run:
-        raise UsageError("no sink function: pass --function or set GATEKEEPER_AUDIT_SINK_FUNCTION")
+        raise UsageError(
+            "no sink function: pass --function, set GATEKEEPER_AUDIT_SINK_FUNCTION "
+            "or --stack-outputs"
+        )
     source: str = args.source
     if source.startswith("s3://"):
         failures = list(_from_s3(client(args, "s3"), source))
