@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from gatekeeper.iam_simulator import iam_evaluate
 from gatekeeper.identity.api_keys import ApiKeyRecord, generate_key
-from gatekeeper.policy_builder import iam_evaluate
 from gatekeeper.rbac.model import Permission, Role, RoleAssignment
 from gatekeeper.testing.events import REST_API, method_arn, rest_request_event, rest_token_event
 from tests.conftest import World
