@@ -141,7 +141,9 @@ def bearer(state: Path, subject: str, tenant: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(state, subject, tenant=tenant)}"}
 
 
-def test_allow_deny_unauthorized_and_rate_limited(access: Path, state: Path) -> None:
+def test_allow_deny_unauthorized_and_rate_limited(
+    access: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     upstream = Upstream()
     alice, bob = bearer(state, "alice", "acme"), bearer(state, "bob", "globex")
     try:
@@ -204,8 +206,22 @@ def test_allow_deny_unauthorized_and_rate_limited(access: Path, state: Path) -> 
             a["reason"] for a in audit
         }
         assert "GET /orders/o-1 -> 200 (authorizer: allow, allowed)" in log
+        # the 403's request id names its audit event: explain it
+        explain_request(access, state, deny.headers["x-amzn-RequestId"], capsys)
     finally:
         upstream.close()
+
+
+def explain_request(
+    access: Path, state: Path, request_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gatekeeper import cli
+
+    argv = ["explain", "--access", str(access), "--state-dir", str(state), "--json"]
+    assert cli.main([*argv, "--request-id", request_id]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["recorded"]["reason"] == explained["reason"] == "explicit_deny"
+    assert explained["decision"]["matched_rule"] == "orders-clerk#2"
 
 
 def test_a_cached_answer_is_honoured_and_expires(access: Path, state: Path) -> None:

@@ -180,3 +180,47 @@ def test_a_rule_the_credentials_scopes_do_not_reach_is_named() -> None:
     )
     answer = explain(snapshot, (), scoped, RequestSpec("POST", "/orders"))
     assert answer.outcome == "allow" and answer.not_applied == ()
+
+
+def test_an_audit_events_request_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--request-id: the caller and request of a recorded decision, explained now."""
+    events = [
+        {
+            "level": "INFO",
+            "audit": {
+                "time": "2026-12-01T10:00:00+00:00",
+                "request_id": "r-1",
+                "decision": "deny",
+                "reason": "explicit_deny",
+                "principal_id": "corp:alice",
+                "tenant": "acme",
+                "auth_method": "jwt",
+                "issuer": "corp",
+                "roles": ["orders-clerk", "orders-reader", "public"],
+                "api_id": "a1b2c3d4e5",
+                "stage": "prod",
+                "method": "DELETE",
+                "path": "/orders/o-1",
+                "source_ip": "1.2.3.4",
+            },
+        },
+        {
+            "audit": {
+                "time": "2026-12-01T10:00:01+00:00",
+                "request_id": "r-2",
+                "decision": "unauthorized",
+                "reason": "token_expired",
+            }
+        },
+    ]
+    log = tmp_path / "audit.jsonl"
+    log.write_text("not json\n" + "\n".join(json.dumps(e) for e in events) + "\n")
+    base = ["explain", "--access", str(ACCESS), "--audit-log", str(log)]
+    assert cli.main([*base, "--request-id", "r-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("audit event r-1 at 2026-12-01T10:00:00+00:00: deny (explicit_deny)")
+    assert "=> DENY (explicit_deny)" in out and "-> orders-clerk#2" in out
+    assert cli.main([*base, "--request-id", "r-2"]) == 1
+    assert "401 token_expired" in capsys.readouterr().err
+    assert cli.main([*base, "--request-id", "r-3"]) == 1
+    assert "no audit event with requestId 'r-3'" in capsys.readouterr().err

@@ -39,6 +39,17 @@ def register(commands: Any) -> None:
     who.add_argument("--token", help="a JWT (or 'Bearer <jwt>')")
     who.add_argument("--api-key", help="an API key (online only: keys live in the config table)")
     who.add_argument("--event", type=Path, help="an authorizer event (JSON file)")
+    who.add_argument(
+        "--request-id",
+        help="the requestId of an audit event (in --audit-log): its caller and request, "
+        "explained with the roles it recorded",
+    )
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        help="audit log lines (JSON) to find --request-id in (default: `gatekeeper serve`'s "
+        "audit.jsonl in --state-dir)",
+    )
     principal = parser.add_argument_group("with --principal")
     principal.add_argument("--tenant", help="the caller's tenant")
     principal.add_argument(
@@ -69,13 +80,17 @@ def register(commands: Any) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from gatekeeper import explain
 
-    callers = [args.principal, args.token, args.api_key, args.event]
+    callers = [args.principal, args.token, args.api_key, args.event, args.request_id]
     if sum(c is not None for c in callers) != 1:
-        raise UsageError("name the caller: one of --principal, --token, --api-key, --event")
-    if args.event is None and (args.method is None or args.path is None):
+        raise UsageError(
+            "name the caller: one of --principal, --token, --api-key, --event, --request-id"
+        )
+    from_file = args.event is not None or args.request_id is not None
+    if not from_file and (args.method is None or args.path is None):
         raise UsageError("give the request as METHOD PATH (or an --event file)")
-    if args.event is not None and args.method is not None:
-        raise UsageError("the request comes from the --event file: no METHOD PATH with it")
+    if from_file and args.method is not None:
+        raise UsageError("the request comes from the event: no METHOD PATH with it")
+    recorded = recorded_event(args) if args.request_id is not None else None
 
     store = None
     if args.access is not None:
@@ -90,8 +105,12 @@ def run_explain(args: argparse.Namespace) -> int:
         snapshot = store.load_snapshot()
         all_assignments = ()
 
-    spec, credential = _request(args, snapshot)
-    principal, verified = _caller(args, credential, store)
+    principal: Principal | None
+    if recorded is not None:
+        spec, principal, verified = _from_audit(recorded)
+    else:
+        spec, credential = _request(args, snapshot)
+        principal, verified = _caller(args, credential, store)
     if principal is None:
         raise UsageError("no caller")
     assignments = (
@@ -103,10 +122,74 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.json:
         data = answer.model_dump(mode="json")
         data["routes"] = [{**r.model_dump(mode="json"), "exact": r.exact} for r in answer.routes]
+        if recorded is not None:
+            data["recorded"] = recorded
         print_json(data)
     else:
+        if recorded is not None:
+            print(
+                f"audit event {recorded['request_id']} at {recorded['time']}: "
+                f"{recorded['decision']} ({recorded['reason']}); explained now, with the "
+                "roles it recorded"
+            )
         print(explain.render(answer))
     return 0
+
+
+def recorded_event(args: argparse.Namespace) -> dict[str, Any]:
+    """The audit event with ``--request-id`` in the audit log (the last one, if several)."""
+    from gatekeeper.serve import state
+
+    path = args.audit_log or state.state_dir(args.state_dir) / "audit.jsonl"
+    found: dict[str, Any] | None = None
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if args.request_id not in line:
+                continue
+            try:
+                audit = json.loads(line).get("audit")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(audit, dict) and audit.get("request_id") == args.request_id:
+                found = audit
+    if found is None:
+        raise UsageError(f"{path}: no audit event with requestId {args.request_id!r}")
+    if found.get("decision") == "unauthorized" or not found.get("principal_id"):
+        raise UsageError(
+            f"request {args.request_id}: the authorizer answered 401 {found.get('reason')} "
+            "(no caller was identified)"
+        )
+    if not (found.get("method") and found.get("path") and found.get("api_id")):
+        raise UsageError(f"request {args.request_id}: the audit event names no request")
+    return found
+
+
+def _from_audit(audit: dict[str, Any]) -> tuple[Any, Principal, bool]:
+    from gatekeeper.access_tests import offline_principal
+    from gatekeeper.explain import RequestSpec
+
+    spec = RequestSpec(
+        str(audit["method"]),
+        str(audit["path"]),
+        api_id=str(audit["api_id"]),
+        stage=str(audit.get("stage") or "$default"),
+        source_ip=audit.get("source_ip"),
+    )
+    from typing import cast, get_args
+
+    from gatekeeper.identity.principal import AuthMethod
+
+    method = audit.get("auth_method")
+    auth = cast("AuthMethod", method if method in get_args(AuthMethod) else "jwt")
+    principal = offline_principal(
+        str(audit["principal_id"]),
+        tenant=audit.get("tenant"),
+        roles=audit.get("roles") or (),
+        issuer=audit.get("issuer"),
+        auth=auth,
+        key_id=audit.get("key_id"),
+    )
+    return spec, principal, True
 
 
 def _store(args: argparse.Namespace) -> DynamoConfigStore:
