@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from gatekeeper.answer import Facts, audit_event, flagged, minimal_deny, response_for
 from gatekeeper.audit.emit import AuditEmitter, emitter_from_settings
-from gatekeeper.audit.event import AuditEvent, RateLimitInfo, iso_time
+from gatekeeper.audit.event import AuditEvent
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.config import Settings
 from gatekeeper.errors import (
@@ -46,32 +46,27 @@ from gatekeeper.identity.signatures import DynamoNonceStore, NonceStore, verify_
 from gatekeeper.identity.token_cache import TokenCache
 from gatekeeper.policy_builder import (
     BasePolicy,
-    PolicyResult,
     build_base,
     policy_for_request,
     request_only,
 )
 from gatekeeper.rate_limit.brute_force import BruteForceGuard
-from gatekeeper.rate_limit.counters import Block, CounterStore, DynamoCounterStore
+from gatekeeper.rate_limit.counters import CounterStore, DynamoCounterStore
 from gatekeeper.rate_limit.limiter import LimitDecision, RateLimiter, applicable
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.evaluator import (
-    Decision,
     evaluate,
     evaluate_wildcard,
     grants_for,
     resolve_roles,
 )
 from gatekeeper.rbac.model import RbacSnapshot
-from gatekeeper.requests import AccessRequest, EventKind, EventShape, parse_event
-from gatekeeper.responses import deny_response, http_simple_response, rest_response
+from gatekeeper.requests import AccessRequest, EventShape, parse_event
 from gatekeeper.store.config_cache import ConfigCache
 from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-ContextValue = str | int | bool
 
 
 @dataclass(frozen=True)
@@ -83,21 +78,6 @@ class AuthorizerResult:
     unauthorized: bool = False
     principal: Principal | None = field(default=None, repr=False)
     limit: LimitDecision | None = None
-
-
-@dataclass
-class _Outcome:
-    """Facts gathered along the way, for the audit event whatever the ending."""
-
-    request: AccessRequest | None = None
-    principal: Principal | None = None
-    roles: tuple[str, ...] = ()
-    decision: Decision | None = None
-    policy: PolicyResult | None = None
-    config_version: int | None = None
-    presented_key_id: str | None = None
-    limit: LimitDecision | None = None
-    block: Block | None = None
 
 
 class Authorizer:
@@ -195,7 +175,7 @@ class Authorizer:
 
     def authorize(self, event: Any) -> AuthorizerResult:
         started = self._perf()
-        facts = _Outcome()
+        facts = Facts()
         try:
             facts.request = parse_event(
                 event,
@@ -240,7 +220,7 @@ class Authorizer:
         stored = {rule.rule_id for rule in snapshot.limits}
         return snapshot.limits + tuple(r for r in defaults if r.rule_id not in stored)
 
-    def _check_block(self, facts: _Outcome) -> str | None:
+    def _check_block(self, facts: Facts) -> str | None:
         """The deny reason if the source IP is blocked (or the blocklist cannot be read)."""
         request = facts.request
         if self._guard is None or request is None or not request.source_ip:
@@ -251,7 +231,7 @@ class Authorizer:
             return "blocklist_unavailable"
         return "blocked" if facts.block is not None else None
 
-    def _record_failure(self, facts: _Outcome, reason: str) -> None:
+    def _record_failure(self, facts: Facts, reason: str) -> None:
         if self._guard is None or facts.request is None:
             return
         with contextlib.suppress(Exception):  # counting must never change the 401
@@ -259,7 +239,7 @@ class Authorizer:
                 facts.request.source_ip, facts.presented_key_id, reason
             )
 
-    def _identify(self, request: AccessRequest, facts: _Outcome) -> Principal:
+    def _identify(self, request: AccessRequest, facts: Facts) -> Principal:
         """The credential, and (with ``GATEKEEPER_MTLS``) the client certificate: a presented
         certificate is checked (validity, revocation) whatever the credential, a signature
         included; alone, it names the principal by a mapping rule. A certificate-bound token
@@ -300,7 +280,7 @@ class Authorizer:
             skew=self._settings.signature_clock_skew_seconds,
         )
 
-    def _authenticate(self, request: AccessRequest, facts: _Outcome) -> Principal:
+    def _authenticate(self, request: AccessRequest, facts: Facts) -> Principal:
         creds = request.credentials
         if creds.ambiguous:
             raise AmbiguousCredentials("both a bearer token and an API key were presented")
@@ -328,7 +308,7 @@ class Authorizer:
             return principal
         raise MissingCredentials("no bearer token or API key")
 
-    def _decide(self, facts: _Outcome) -> None:
+    def _decide(self, facts: Facts) -> None:
         request, principal = facts.request, facts.principal
         assert request is not None and principal is not None
         if request.tenant_hint is not None and request.tenant_hint != principal.tenant:
@@ -394,7 +374,7 @@ class Authorizer:
 
     # --- answer ------------------------------------------------------------------------------
     def _finish(
-        self, facts: _Outcome, started: float, *, reason: str, unauthorized: bool = False
+        self, facts: Facts, started: float, *, reason: str, unauthorized: bool = False
     ) -> AuthorizerResult:
         allowed = (
             not unauthorized
@@ -408,16 +388,26 @@ class Authorizer:
         if policy_refused and facts.decision is not None and facts.decision.allowed:
             reason = "policy_mismatch"  # the policy could not express the decision: denied
         limited = facts.limit is not None and not facts.limit.allowed
-        flagged = limited and reason == "rate_limited" and self._flag_rate_limits(facts)
+        let_through = limited and reason == "rate_limited" and flagged(self._settings, facts)
         response = None
+        now = self._clock()
         if not unauthorized:
             # flag mode: API Gateway lets the request through to an integration that answers
             # 429 from the context; the audit still records the request as rejected (deny).
-            response = self._response(facts, allowed or flagged, reason)
+            response = response_for(
+                self._settings, facts, allowed=allowed or let_through, reason=reason, now=now
+            )
             if _json_size(response) > self._settings.response_max_bytes:
                 allowed, reason = False, ResponseTooLarge.reason
-                response = self._minimal_deny(facts, reason)
-        audit = self._audit(facts, started, reason, allowed=allowed, unauthorized=unauthorized)
+                response = minimal_deny(self._settings, facts, reason)
+        audit = audit_event(
+            facts,
+            reason,
+            allowed=allowed,
+            unauthorized=unauthorized,
+            now=now,
+            latency_ms=round((self._perf() - started) * 1000, 3),
+        )
         with contextlib.suppress(Exception):  # an audit failure must not change the decision
             self._emitter.emit(audit)
         return AuthorizerResult(
@@ -426,108 +416,6 @@ class Authorizer:
             unauthorized=unauthorized,
             principal=facts.principal,
             limit=facts.limit,
-        )
-
-    def _minimal_deny(self, facts: _Outcome, reason: str) -> dict[str, Any]:
-        """A Deny of just this request, with nothing but the reason in its context."""
-        request, principal = facts.request, facts.principal
-        assert request is not None
-        context: dict[str, ContextValue] = {"reason": reason}
-        if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
-            return http_simple_response(False, context)
-        principal_id = principal.principal_id if principal else "anonymous"
-        return deny_response(principal_id, request.arn, context)
-
-    def _flag_rate_limits(self, facts: _Outcome) -> bool:
-        return (
-            self._settings.rate_limit_response == "flag"
-            and facts.policy is not None
-            and facts.policy.allows_request
-        )
-
-    def _response(self, facts: _Outcome, allowed: bool, reason: str) -> dict[str, Any]:
-        request, principal = facts.request, facts.principal
-        assert request is not None
-        context = self._context(facts, reason)
-        if request.kind is EventKind.HTTP_V2 and self._settings.http_api_response == "simple":
-            return http_simple_response(allowed, context)
-        principal_id = principal.principal_id if principal else "anonymous"
-        limited = not allowed and facts.limit is not None and not facts.limit.allowed
-        if facts.policy is None or principal is None or limited:
-            # failed before a policy existed, blocked, or rate-limited: deny just this request
-            return deny_response(principal_id, request.arn, context)
-        usage_key = principal.usage_identifier if self._settings.usage_identifier_key else None
-        return rest_response(principal_id, facts.policy, context, usage_key)
-
-    def _context(self, facts: _Outcome, reason: str) -> dict[str, ContextValue]:
-        """Scalars only (API Gateway rejects objects and arrays in the context).
-
-        Rate-limit values follow the IETF RateLimit fields, so gateway responses can map them
-        to ``RateLimit-*`` / ``Retry-After`` headers.
-        """
-        principal, limit = facts.principal, facts.limit
-        values: dict[str, ContextValue | None] = {"reason": reason}
-        if facts.request is not None:
-            values.update(eventShape=facts.request.shape.value, path=facts.request.path)
-        if principal is not None:
-            values.update(
-                principalId=principal.principal_id,
-                tenant=principal.tenant,
-                authMethod=principal.auth_method,
-                issuer=principal.issuer,
-                keyId=principal.key_id,
-                roles=",".join(facts.roles),
-                scopes=" ".join(sorted(principal.scopes)),
-                matchedRule=facts.decision.matched_rule if facts.decision else None,
-                policyScope=facts.policy.scope if facts.policy else None,
-                configVersion=facts.config_version,
-            )
-        if limit is not None and limit.binding is not None:
-            bound = limit.binding
-            values.update(
-                rateLimitRule=bound.rule_id,
-                rateLimitLimit=bound.limit,
-                rateLimitRemaining=bound.remaining,
-                rateLimitReset=bound.reset,
-                rateLimitPolicy=f'"{bound.rule_id}";q={bound.limit};w={bound.window}',
-            )
-            if not limit.allowed:
-                values["retryAfter"] = max(bound.retry_after, 1)
-                values["rateLimited"] = True
-        if facts.block is not None and reason == "blocked":
-            values["retryAfter"] = max(1, math.ceil(facts.block.until - self._clock()))
-        return {k: v for k, v in values.items() if v is not None}
-
-    def _audit(
-        self, facts: _Outcome, started: float, reason: str, *, allowed: bool, unauthorized: bool
-    ) -> AuditEvent:
-        request, principal = facts.request, facts.principal
-        arn = request.arn if request else None
-        return AuditEvent(
-            time=iso_time(self._clock()),
-            request_id=request.request_id if request else None,
-            decision="unauthorized" if unauthorized else ("allow" if allowed else "deny"),
-            reason=reason,
-            principal_id=principal.principal_id if principal else None,
-            tenant=principal.tenant if principal else None,
-            auth_method=principal.auth_method if principal else None,
-            issuer=principal.issuer if principal else None,
-            key_id=principal.key_id if principal else None,
-            roles=facts.roles,
-            event_kind=request.kind.value if request else None,
-            event_shape=request.shape.value if request else None,
-            api_id=arn.api_id if arn else None,
-            stage=arn.stage if arn else None,
-            method=request.method if request else None,
-            path=request.path if request else None,
-            route_key=request.route_key if request else None,
-            source_ip=request.source_ip if request else None,
-            user_agent=request.user_agent if request else None,
-            matched_rule=facts.decision.matched_rule if facts.decision else None,
-            policy_scope=facts.policy.scope if facts.policy else None,
-            config_version=facts.config_version,
-            rate_limit=_rate_limit_info(facts.limit),
-            latency_ms=round((self._perf() - started) * 1000, 3),
         )
 
 
@@ -590,24 +478,6 @@ class _NoCounters:
 
 def _json_size(response: dict[str, Any]) -> int:
     return len(json.dumps(response, separators=(",", ":")).encode())
-
-
-def _rate_limit_info(limit: LimitDecision | None) -> RateLimitInfo | None:
-    if limit is None or limit.binding is None:
-        return None
-    bound = limit.binding
-    return RateLimitInfo(
-        rule_id=bound.rule_id,
-        limited=not limit.allowed,
-        counter=bound.count,
-        limit=bound.limit,
-        remaining=bound.remaining,
-        reset_seconds=bound.reset,
-        retry_after_seconds=bound.retry_after or None,
-        shadow=bound.shadow,
-        shadow_limited=tuple(o.rule_id for o in limit.outcomes if o.shadow and not o.allowed),
-        errors=tuple(o.rule_id for o in limit.outcomes if o.error),
-    )
 
 
 def _dynamodb_client(settings: Settings) -> DynamoDBClient:
