@@ -22,7 +22,7 @@ from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.identity.principal import Principal
 from gatekeeper.policy_builder import build_base, policy_for_request
 from gatekeeper.rbac.evaluator import evaluate, grants_for, resolve_roles
-from gatekeeper.rbac.model import RbacSnapshot
+from gatekeeper.rbac.model import ConfigSnapshot
 from gatekeeper.testing.sample_access import ASSIGNMENTS, CLAIM_MAPPINGS, ROLES, ROUTES
 
 API, STAGE = "a1b2c3d4e5", "prod"
@@ -71,7 +71,7 @@ def requests() -> list[tuple[str, str]]:
 
 
 def main() -> None:
-    snapshot = RbacSnapshot(roles={r.name: r for r in ROLES}, claim_mappings=CLAIM_MAPPINGS)
+    snapshot = ConfigSnapshot(roles={r.name: r for r in ROLES}, claim_mappings=CLAIM_MAPPINGS)
     print("| API shape | principals x routes | `api` | `request` | build once (median) | "
           "each request after (median) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|")

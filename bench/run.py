@@ -462,6 +462,8 @@ PROFILED = (  # (label, file suffix, function): cumulative time per decision
     ("· response and context (`_response`)", "gatekeeper/authorizer.py", "_response"),
     ("· response size check (`_json_size`)", "gatekeeper/authorizer.py", "_json_size"),
     ("· audit event (`_audit`: pydantic `AuditEvent`)", "gatekeeper/authorizer.py", "_audit"),
+    ("· response and context (`answer.response_for`)", "gatekeeper/answer.py", "response_for"),
+    ("· audit event (`answer.audit_event`: pydantic)", "gatekeeper/answer.py", "audit_event"),
 )
 
 

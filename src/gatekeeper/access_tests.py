@@ -3,7 +3,7 @@
 A test file lists requests and what RBAC must answer for them; :func:`run` decides each one with
 the authorizer's own pure functions (:func:`~gatekeeper.rbac.evaluator.resolve_roles`,
 :func:`~gatekeeper.rbac.evaluator.grants_for`, :func:`~gatekeeper.rbac.evaluator.evaluate`) over
-the access file loaded as an :class:`~gatekeeper.rbac.model.RbacSnapshot`, so a rule change
+the access file loaded as an :class:`~gatekeeper.rbac.model.ConfigSnapshot`, so a rule change
 that breaks an expectation fails CI (``gatekeeper test``) before it is applied.
 
 The file (YAML; ``examples/access-tests.yaml``)::
@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gatekeeper.admin.access_file import AccessFile
 from gatekeeper.identity.principal import AuthMethod, Principal
 from gatekeeper.rbac.evaluator import Decision, DecisionReason, evaluate, grants_for, resolve_roles
-from gatekeeper.rbac.model import HTTP_METHODS, RbacSnapshot
+from gatekeeper.rbac.model import HTTP_METHODS, ConfigSnapshot
 
 Expect = Literal["allow", "deny"]
 Reason = DecisionReason | Literal["tenant_mismatch"]
@@ -62,9 +62,9 @@ GROUP_CLAIMS = ("groups", "cognito:groups")
 
 
 # --- the model -------------------------------------------------------------------------------
-def snapshot_of(access: AccessFile, *, version: int = 0) -> RbacSnapshot:
+def snapshot_of(access: AccessFile, *, version: int = 0) -> ConfigSnapshot:
     """The access file as the RBAC data the authorizer decides over (assignments excluded)."""
-    return RbacSnapshot(
+    return ConfigSnapshot(
         version=version,
         roles={role.name: role for role in access.role_models()},
         claim_mappings=access.claim_mappings or (),

@@ -60,7 +60,7 @@ from gatekeeper.rbac.evaluator import (
     grants_for,
     resolve_roles,
 )
-from gatekeeper.rbac.model import RbacSnapshot
+from gatekeeper.rbac.model import ConfigSnapshot
 from gatekeeper.requests import AccessRequest, EventShape, parse_event
 from gatekeeper.store.config_cache import ConfigCache
 from gatekeeper.store.config_store import ConfigStore, DynamoConfigStore
@@ -212,7 +212,7 @@ class Authorizer:
         return self._finish(facts, started, reason=facts.decision.reason)
 
     # --- steps -------------------------------------------------------------------------------
-    def _limits(self, snapshot: RbacSnapshot) -> tuple[LimitRule, ...]:
+    def _limits(self, snapshot: ConfigSnapshot) -> tuple[LimitRule, ...]:
         """Stored rules, plus the configured defaults that no stored rule overrides by id."""
         defaults = self._settings.default_limits
         if not defaults:
@@ -437,7 +437,7 @@ class PolicyMemo:
 
     def get(
         self,
-        snapshot: RbacSnapshot,
+        snapshot: ConfigSnapshot,
         base: str,
         roles: tuple[str, ...],
         tenant: str | None,
@@ -451,7 +451,7 @@ class PolicyMemo:
 
     def put(
         self,
-        snapshot: RbacSnapshot,
+        snapshot: ConfigSnapshot,
         base: str,
         roles: tuple[str, ...],
         tenant: str | None,

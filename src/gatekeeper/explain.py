@@ -9,8 +9,8 @@ what that policy, once cached by API Gateway, answers for every other catalogued
 the authorizer's own functions (``resolve_roles``, ``grants_for``, ``evaluate``, ``applicable``,
 ``build_policy``, ``iam_evaluate``), so it cannot disagree with them.
 
->>> from gatekeeper.rbac.model import Permission, RbacSnapshot, Role
->>> snapshot = RbacSnapshot(roles={"r": Role(name="r", permissions=(
+>>> from gatekeeper.rbac.model import Permission, ConfigSnapshot, Role
+>>> snapshot = ConfigSnapshot(roles={"r": Role(name="r", permissions=(
 ...     Permission(methods=("GET",), path="/a"),))})
 >>> caller = Principal(principal_id="svc:x", auth_method="api_key", roles=frozenset({"r"}))
 >>> answer = explain(snapshot, (), caller, RequestSpec("GET", "/a"))
@@ -37,7 +37,7 @@ from gatekeeper.rbac.model import (
     DEFAULT_ROUTE,
     DEFAULT_TENANT,
     HTTP_METHODS,
-    RbacSnapshot,
+    ConfigSnapshot,
     RoleAssignment,
     parse_route,
     split_path,
@@ -181,7 +181,7 @@ def identity_of(principal: Principal, *, verified: bool = True) -> Identity:
 
 
 def role_sources(
-    snapshot: RbacSnapshot, principal: Principal, assignments: Iterable[RoleAssignment]
+    snapshot: ConfigSnapshot, principal: Principal, assignments: Iterable[RoleAssignment]
 ) -> tuple[tuple[RoleSource, ...], tuple[str, ...]]:
     """Where each role of :func:`resolve_roles` comes from (every source, in order), and the
     named roles the data does not define (ignored, as the authorizer ignores them)."""
@@ -248,7 +248,7 @@ def route_requests(routes: Sequence[str], tenant: str | None) -> list[tuple[str,
 
 
 def explain(
-    snapshot: RbacSnapshot,
+    snapshot: ConfigSnapshot,
     assignments: Iterable[RoleAssignment],
     principal: Principal,
     request: RequestSpec,

@@ -12,8 +12,8 @@ from gatekeeper.rbac.evaluator import evaluate, grants_for, resolve_roles
 from gatekeeper.rbac.model import (
     ApiRoutes,
     ClaimMapping,
+    ConfigSnapshot,
     Permission,
-    RbacSnapshot,
     Role,
     RoleAssignment,
     RoleCycleError,
@@ -33,7 +33,7 @@ def deny(path: str, *methods: str, **kw: str) -> Permission:
 
 
 def decide(perms: list[Permission], method: str, path: str, tenant: str | None = None) -> bool:
-    snap = RbacSnapshot(roles={"r": Role(name="r", permissions=tuple(perms))})
+    snap = ConfigSnapshot(roles={"r": Role(name="r", permissions=tuple(perms))})
     return evaluate(grants_for(snap, ["r"], "api", "prod"), method, path, tenant).allowed
 
 
@@ -97,7 +97,7 @@ def test_explicit_deny_wins_whatever_the_order() -> None:
 
 
 def test_decision_names_the_rule() -> None:
-    snap = RbacSnapshot(
+    snap = ConfigSnapshot(
         roles={"r": Role(name="r", permissions=(allow("/a"), deny("/b", "DELETE")))}
     )
     grants = grants_for(snap, ["r"], "api", "prod")
@@ -108,7 +108,7 @@ def test_decision_names_the_rule() -> None:
 
 
 def test_permissions_limited_to_api_and_stage() -> None:
-    snap = RbacSnapshot(
+    snap = ConfigSnapshot(
         roles={"r": Role(name="r", permissions=(allow("/x", api_id="api1", stage="prod"),))}
     )
     assert evaluate(grants_for(snap, ["r"], "api1", "prod"), "GET", "/x", None).allowed
@@ -124,7 +124,7 @@ def test_tenant_segment_matches_only_own_tenant() -> None:
 
 
 def test_inheritance_is_transitive_and_deny_inherited_wins() -> None:
-    snap = RbacSnapshot(
+    snap = ConfigSnapshot(
         roles={
             "reader": Role(name="reader", permissions=(allow("/orders/**", "GET"),)),
             "clerk": Role(
@@ -153,7 +153,7 @@ def test_inheritance_cycles_and_unknown_parents_are_rejected(
     roles: dict[str, tuple[str, ...]],
 ) -> None:
     with pytest.raises((RoleCycleError, ValidationError)):
-        RbacSnapshot(roles={n: Role(name=n, inherits=p) for n, p in roles.items()})
+        ConfigSnapshot(roles={n: Role(name=n, inherits=p) for n, p in roles.items()})
 
 
 def test_self_inheritance_is_rejected() -> None:
@@ -162,7 +162,7 @@ def test_self_inheritance_is_rejected() -> None:
 
 
 def test_resolve_roles_merges_sources_per_tenant() -> None:
-    snap = RbacSnapshot(
+    snap = ConfigSnapshot(
         roles={n: Role(name=n) for n in ("keyrole", "acme-role", "globex-role", "admin", "other")},
         claim_mappings=(
             ClaimMapping(claim="groups", value="admins", roles=("admin",), issuer="corp"),
@@ -192,7 +192,7 @@ def test_route_catalog() -> None:
     for bad in ("/orders", "FETCH /x", "GET orders"):
         with pytest.raises(ValueError, match="route"):
             parse_route(bad)
-    snap = RbacSnapshot(
+    snap = ConfigSnapshot(
         apis=(
             ApiRoutes(api_id="a", stage="*", routes=("GET /x",)),
             ApiRoutes(api_id="a", stage="prod", routes=("GET /y",)),

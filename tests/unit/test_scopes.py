@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from gatekeeper.arn import ExecuteApiArn
 from gatekeeper.rbac.evaluator import evaluate, evaluate_wildcard, grants_for
-from gatekeeper.rbac.model import Permission, RbacSnapshot, Role
+from gatekeeper.rbac.model import ConfigSnapshot, Permission, Role
 
 ROLE = Role(
     name="ops",
@@ -17,7 +17,7 @@ ROLE = Role(
         Permission(methods=("GET",), path="/health"),
     ),
 )
-SNAP = RbacSnapshot(roles={"ops": ROLE})
+SNAP = ConfigSnapshot(roles={"ops": ROLE})
 
 
 def allowed(scopes: set[str], method: str, path: str) -> bool:

@@ -57,7 +57,7 @@ from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import (
     ApiRoutes,
     ClaimMapping,
-    RbacSnapshot,
+    ConfigSnapshot,
     Role,
     RoleAssignment,
     RoleCycleError,
@@ -331,7 +331,7 @@ class AdminService:
         )
         return docs, encode_cursor(nxt)
 
-    def _known_roles(self, snapshot: RbacSnapshot, roles: Sequence[str], field: str) -> None:
+    def _known_roles(self, snapshot: ConfigSnapshot, roles: Sequence[str], field: str) -> None:
         unknown = sorted(set(roles) - set(snapshot.roles))
         if unknown:
             raise Invalid(f"unknown role(s): {', '.join(unknown)}", field=field)

@@ -19,7 +19,7 @@ from gatekeeper.commands._errors import UsageError
 
 if TYPE_CHECKING:
     from gatekeeper.identity.principal import Principal
-    from gatekeeper.rbac.model import RbacSnapshot, RoleAssignment
+    from gatekeeper.rbac.model import ConfigSnapshot, RoleAssignment
     from gatekeeper.store.config_store import DynamoConfigStore
 
 
@@ -203,7 +203,7 @@ def _store(args: argparse.Namespace) -> DynamoConfigStore:
     return DynamoConfigStore(client(args, "dynamodb"), args.config_table)
 
 
-def _request(args: argparse.Namespace, snapshot: RbacSnapshot) -> tuple[Any, dict[str, Any]]:
+def _request(args: argparse.Namespace, snapshot: ConfigSnapshot) -> tuple[Any, dict[str, Any]]:
     """The request (a :class:`RequestSpec`) and the credential it carries (``--event``)."""
     from gatekeeper.errors import GatekeeperError
     from gatekeeper.explain import RequestSpec

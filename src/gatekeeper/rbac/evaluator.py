@@ -16,8 +16,8 @@ from gatekeeper.identity.principal import Principal
 from gatekeeper.rbac.model import (
     DEFAULT_TENANT,
     HTTP_METHODS,
+    ConfigSnapshot,
     Permission,
-    RbacSnapshot,
     RoleAssignment,
     split_path,
 )
@@ -59,7 +59,7 @@ class Decision(BaseModel):
 
 
 def resolve_roles(
-    snapshot: RbacSnapshot, principal: Principal, assignments: Iterable[RoleAssignment]
+    snapshot: ConfigSnapshot, principal: Principal, assignments: Iterable[RoleAssignment]
 ) -> tuple[str, ...]:
     """Direct roles + the tenant's stored assignment + claim mappings, with inheritance.
 
@@ -82,7 +82,7 @@ def resolve_roles(
 
 
 def grants_for(
-    snapshot: RbacSnapshot,
+    snapshot: ConfigSnapshot,
     roles: Iterable[str],
     api_id: str,
     stage: str,
@@ -128,7 +128,7 @@ _ANY_OTHER_STAGE = "\x00"  # a stage no permission can name
 
 
 def evaluate_wildcard(
-    snapshot: RbacSnapshot,
+    snapshot: ConfigSnapshot,
     roles: Iterable[str],
     request: WildcardRequest,
     tenant: str | None,

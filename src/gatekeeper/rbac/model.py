@@ -49,10 +49,10 @@ __all__ = [
     "TENANT_PARAM",
     "ApiRoutes",
     "ClaimMapping",
+    "ConfigSnapshot",
     "HttpMethod",
     "LimitRule",
     "Permission",
-    "RbacSnapshot",
     "Role",
     "RoleAssignment",
     "Segment",
@@ -233,8 +233,10 @@ def check_inheritance(roles: Mapping[str, Role]) -> None:
         visit(name, ())
 
 
-class RbacSnapshot(BaseModel):
-    """Everything RBAC needs except per-principal data, loaded at once and cached by version."""
+class ConfigSnapshot(BaseModel):
+    """The whole shared configuration at one version: roles, claim mappings, route catalogs,
+    limit rules, certificate mappings and revocations, signing keys — everything a decision
+    needs except per-principal data (assignments, API keys), loaded at once, cached by version."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -248,7 +250,7 @@ class RbacSnapshot(BaseModel):
     signing_keys: dict[str, SigningKeyRecord] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _acyclic(self) -> RbacSnapshot:
+    def _acyclic(self) -> ConfigSnapshot:
         for key, role in self.roles.items():
             if key != role.name:
                 raise ValueError(f"role stored under {key!r} is named {role.name!r}")

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.identity.api_keys import ApiKeyRecord
-from gatekeeper.rbac.model import RbacSnapshot, RoleAssignment
+from gatekeeper.rbac.model import ConfigSnapshot, RoleAssignment
 from gatekeeper.store.config_store import ConfigStore
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ class ConfigCache:
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._max_entries = max_entries
-        self._snapshot: RbacSnapshot | None = None
+        self._snapshot: ConfigSnapshot | None = None
         self._checked_at = float("-inf")
         self._assignments: dict[str, tuple[RoleAssignment, ...]] = {}
         self._keys: dict[str, ApiKeyRecord | None] = {}
@@ -47,7 +47,7 @@ class ConfigCache:
     def version(self) -> int | None:
         return self._snapshot.version if self._snapshot else None
 
-    def snapshot(self) -> RbacSnapshot:
+    def snapshot(self) -> ConfigSnapshot:
         self._refresh_if_due()
         assert self._snapshot is not None
         return self._snapshot

@@ -19,7 +19,7 @@ from gatekeeper.identity.api_keys import ApiKeyRecord
 from gatekeeper.identity.mtls import CertMapping, CertRevocation
 from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
-from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, RbacSnapshot, Role, RoleAssignment
+from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, ConfigSnapshot, Role, RoleAssignment
 from gatekeeper.store import tables
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class ConfigStore(Protocol):
 
     def get_version(self) -> int: ...
 
-    def load_snapshot(self) -> RbacSnapshot: ...
+    def load_snapshot(self) -> ConfigSnapshot: ...
 
     def get_assignments(self, principal_id: str) -> tuple[RoleAssignment, ...]: ...
 
@@ -149,7 +149,7 @@ def _key_for(item: BaseModel) -> dict[str, str]:
     raise TypeError(f"cannot store {type(item).__name__}")
 
 
-def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSnapshot:
+def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> ConfigSnapshot:
     roles: dict[str, Role] = {}
     mappings: list[ClaimMapping] = []
     apis: list[ApiRoutes] = []
@@ -174,7 +174,7 @@ def _snapshot_from_docs(version: int, docs: Iterable[tuple[str, str]]) -> RbacSn
         elif sk.startswith(tables.SIGKEY_PREFIX):
             record = SigningKeyRecord.model_validate_json(doc)
             signing[record.key_id] = record
-    return RbacSnapshot(
+    return ConfigSnapshot(
         version=version,
         roles=roles,
         claim_mappings=tuple(mappings),
@@ -198,7 +198,7 @@ class InMemoryConfigStore:
         self.reads += 1
         return self.version
 
-    def load_snapshot(self) -> RbacSnapshot:
+    def load_snapshot(self) -> ConfigSnapshot:
         self.reads += 1
         docs = sorted((sk, doc) for (pk, sk), doc in self.items.items() if pk == tables.RBAC_PK)
         return _snapshot_from_docs(self.version, docs)
@@ -283,7 +283,7 @@ class DynamoConfigStore:
         item = response.get("Item")
         return int(item["version"]["N"]) if item else 0
 
-    def load_snapshot(self) -> RbacSnapshot:
+    def load_snapshot(self) -> ConfigSnapshot:
         version = self.get_version()
         docs: list[tuple[str, str]] = []
         paginator = self._client.get_paginator("query")
