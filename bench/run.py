@@ -1,10 +1,10 @@
-# ruff: noqa: RUF001, RUF002 - the report prints ratios with the multiplication sign
+# ruff: noqa: RUF001 - the report prints ratios with the multiplication sign
 """Every performance claim of the README in one run: latency against the floor, DynamoDB calls,
 the naive way, cold start, the audit sink, the rate limiter, and $ per million decisions.
 
 Run (offline: moto in-process, a local JWKS server)::
 
-    .venv/bin/python bench/run.py            # full run (≈ 2–3 min on a 2-core machine);
+    .venv/bin/python bench/run.py            # full run (1.5 min on a quiet 2-core machine);
                                              # prints the tables and writes bench/results.md
     .venv/bin/python bench/run.py --smoke    # seconds; what CI runs (tests/test_bench_smoke.py)
 
