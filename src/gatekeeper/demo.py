@@ -22,11 +22,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
+from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.rate_limit.rules import LimitRule, RuleMatch
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, claims_for, mint, public_jwks, rsa_key
-from gatekeeper.testing.events import http_api_event, rest_request_event, rest_token_event
+from gatekeeper.testing.events import (
+    http_api_event,
+    rest_request_event,
+    rest_token_event,
+    websocket_connect_event,
+)
 from gatekeeper.testing.lambda_context import LocalLambdaContext
 from gatekeeper.testing.sample_access import SampleKeys, seed
 
@@ -119,6 +125,34 @@ def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
             "allow",
             "allowed",
             lambda: rest_token_event(bearer["carol"], "GET", "/admin/users"),
+        ),
+        Scenario(
+            "HTTP API catch-all ($default route): decided on the request, GET /orders/o-1001",
+            "allow",
+            "allowed",
+            lambda: http_api_event(
+                {"authorization": bearer["alice"]}, "GET", "/orders/o-1001", default_route=True
+            ),
+        ),
+        Scenario(
+            "WebSocket $connect, token in the query string (admin)",
+            "allow",
+            "allowed",
+            lambda: websocket_connect_event({"token": tokens["carol"]}),
+        ),
+        Scenario(
+            "console's Test authorizer form (stage *): allowed only if allowed on every stage",
+            "allow",
+            "allowed",
+            lambda: rest_token_event(bearer["carol"], "GET", "/", stage="*"),
+        ),
+        Scenario(
+            "non-canonical path: GET /orders/../admin/users (before any signature work)",
+            "401",
+            "non_canonical_path",
+            lambda: rest_request_event(
+                {"Authorization": bearer["alice"]}, "GET", "/orders/../admin/users"
+            ),
         ),
         Scenario(
             "expired JWT",
@@ -255,7 +289,11 @@ def _policy_lines(response: dict[str, Any] | None) -> list[str]:
         resources = statement["Resource"]
         resources = [resources] if isinstance(resources, str) else resources
         short = [r.split("/", 1)[1] if "/" in r else r for r in resources]
-        lines.append(f"{statement['Effect']}: {', '.join(short)}")
+        shown = [r for r in short if r.split("/", 1)[-1] not in NON_CANONICAL_GLOBS]
+        hidden = len(short) - len(shown)
+        forms = f"{hidden} non-canonical path forms" if hidden else ""
+        listed = ", ".join(shown) + (f" (+ {forms})" if shown and forms else forms)
+        lines.append(f"{statement['Effect']}: {listed}")
     return lines
 
 

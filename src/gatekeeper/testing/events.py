@@ -75,13 +75,21 @@ def http_api_event(
     source_ip: str = "198.51.100.7",
     api_id: str = HTTP_API,
     stage: str = "$default",
+    default_route: bool = False,
 ) -> dict[str, Any]:
+    """``default_route``: the request reached the API's catch-all ``$default`` route, whose
+    ``routeArn`` names the route (``…/{stage}/$default``), not the request."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    route_key = route_key or f"{method} {path}"
+    route_key = "$default" if default_route else route_key or f"{method} {path}"
+    route_arn = (
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/$default"
+        if default_route
+        else method_arn(api_id, stage, method, path)
+    )
     return {
         "version": "2.0",
         "type": "REQUEST",
-        "routeArn": method_arn(api_id, stage, method, path),
+        "routeArn": route_arn,
         "identitySource": list(lowered.values())[:1],
         "routeKey": route_key,
         "rawPath": path,
@@ -107,4 +115,36 @@ def http_api_event(
         },
         "pathParameters": {},
         "stageVariables": {},
+    }
+
+
+def websocket_connect_event(
+    query: dict[str, str],
+    headers: dict[str, str] | None = None,
+    *,
+    source_ip: str = "192.0.2.44",
+    api_id: str = "w1x2y3z4a5",
+    stage: str = "prod",
+) -> dict[str, Any]:
+    """A WebSocket API's ``$connect`` REQUEST authorizer event (events/websocket_connect.json)."""
+    headers = {"Host": f"{api_id}.execute-api.{REGION}.amazonaws.com", **(headers or {})}
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/$connect",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "stageVariables": {},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "messageDirection": "IN",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "connectionId": "Fq4DecZkqAMCJrA=",
+            "identity": {"sourceIp": source_ip, "userAgent": "Mozilla/5.0"},
+            "domainName": f"{api_id}.execute-api.{REGION}.amazonaws.com",
+            "apiId": api_id,
+        },
     }
