@@ -8,6 +8,7 @@ API simple response.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gatekeeper.authorizer import Authorizer, AuthorizerResult
 from gatekeeper.config import Settings, SettingsError
 
+# Most decisions add no metric (they are counted from the audit line): not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service="gatekeeper-authorizer")
 metrics = Metrics(namespace="Gatekeeper", service="authorizer")
 
@@ -47,7 +50,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
         raise Unauthorized from None
     result = authorizer.authorize(event)
-    metrics.add_metric(name=f"Decision_{result.audit.decision}", unit=MetricUnit.Count, value=1)
+    # Decisions are counted from the audit line by the stack's metric filters: an EMF line per
+    # decision would cost more CloudWatch Logs ingestion than the audit line's own fields.
     if result.audit.reason == "blocked":
         metrics.add_metric(name="Blocked", unit=MetricUnit.Count, value=1)
     _rate_limit_metrics(result)
@@ -57,7 +61,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _rate_limit_metrics(result: AuthorizerResult) -> None:
-    """Per-rule counts (EMF, dimension ``rule``); a limiter error is never silent."""
+    """Per-rule rejections and errors (EMF, dimension ``rule``); a limiter error is never silent.
+
+    Allowed requests are not counted here: the audit line names the rule, and the stack's
+    metric filter counts per rule from it (``RateLimitChecks``), so the common path logs nothing
+    extra.
+    """
     if result.limit is None:
         return
     if any(outcome.error for outcome in result.limit.outcomes):  # the alarm reads this one
@@ -69,10 +78,10 @@ def _rate_limit_metrics(result: AuthorizerResult) -> None:
                 "rate-limit counters failed",
                 extra={"rule": outcome.rule_id, "failed_open": outcome.allowed},
             )
-        elif outcome.shadow:
-            name = "RateLimitShadowAllowed" if outcome.allowed else "RateLimitShadowLimited"
+        elif outcome.allowed:
+            continue
         else:
-            name = "RateLimitAllowed" if outcome.allowed else "RateLimitLimited"
+            name = "RateLimitShadowLimited" if outcome.shadow else "RateLimitLimited"
         with single_metric(
             name=name,
             unit=MetricUnit.Count,

@@ -313,6 +313,9 @@ def test_alarms_and_dashboard(synth: Synth) -> None:
     filters = synth.of_type("AWS::Logs::MetricFilter")
     patterns = {f["Properties"]["FilterPattern"] for f in filters.values()}
     assert '{ $.audit.decision = "deny" }' in patterns
+    [checks] = [f for f in filters.values() if "rate_limit" in f["Properties"]["FilterPattern"]]
+    [transform] = checks["Properties"]["MetricTransformations"]
+    assert transform["Dimensions"] == [{"Key": "rule", "Value": "$.audit.rate_limit.rule_id"}]
 
 
 def test_glue_table_is_the_table_schema(synth: Synth) -> None:

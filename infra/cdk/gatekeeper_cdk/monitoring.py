@@ -1,8 +1,9 @@
 """Alarms (deny spike, limiter errors, sink failures and lag, audit gaps, state incidents, failed
 batches, heartbeat failures) and the dashboard.
 
-Decision counts come from metric filters on the authorizer's audit lines (the same JSON lines
-the subscription filter forwards), so they do not depend on the handler's EMF metric names.
+Decision counts and per-rule rate-limit checks come from metric filters on the authorizer's
+audit lines (the same JSON lines the subscription filter forwards): the handler writes no EMF
+line on the common path, which keeps CloudWatch Logs ingestion per decision small.
 Limiter errors use the authorizer's EMF metric ``RateLimiterErrors`` (namespace ``Gatekeeper``,
 dimension ``service=authorizer``); the sink's ``ChainGaps`` and ``StateIncidents`` are EMF
 metrics of ``functions/audit_sink/handler.py`` (namespace ``Gatekeeper``,
@@ -60,6 +61,18 @@ class Monitoring(Construct):
             self.decision_metrics[decision] = cw.Metric(
                 namespace=AUDIT_NAMESPACE, metric_name=name, statistic="Sum", period=period
             )
+        # Per-rule checks, from the audit line's rate-limit block (the handler writes EMF only
+        # for rejections and errors, so the common path costs no extra log bytes).
+        logs.MetricFilter(
+            self,
+            "RateLimitChecksFilter",
+            log_group=authorizer_logs,
+            metric_namespace=AUDIT_NAMESPACE,
+            metric_name="RateLimitChecks",
+            metric_value="1",
+            filter_pattern=logs.FilterPattern.exists("$.audit.rate_limit.rule_id"),
+            dimensions={"rule": "$.audit.rate_limit.rule_id"},
+        )
         limiter_errors = cw.Metric(
             namespace="Gatekeeper",
             metric_name="RateLimiterErrors",
