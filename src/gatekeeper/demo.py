@@ -22,11 +22,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
+from cryptography import x509
+
 from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
+from gatekeeper.identity.mtls import CertMapping, CertRevocation, parse_certificate
 from gatekeeper.rate_limit.rules import LimitRule, RuleMatch
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, claims_for, mint, public_jwks, rsa_key
+from gatekeeper.testing.certs import Issued, issue_client_cert, make_ca, with_client_cert
 from gatekeeper.testing.events import (
     http_api_event,
     rest_request_event,
@@ -97,8 +101,11 @@ def demo_environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
+def scenarios(
+    tokens: dict[str, str], keys: SampleKeys, certs: dict[str, Issued] | None = None
+) -> list[Scenario]:
     bearer = {name: f"Bearer {token}" for name, token in tokens.items()}
+    certs = certs or {}
     return [
         Scenario(
             "valid JWT, REST TOKEN, GET /orders/o-1001",
@@ -153,6 +160,18 @@ def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
             lambda: rest_request_event(
                 {"Authorization": bearer["alice"]}, "GET", "/orders/../admin/users"
             ),
+        ),
+        Scenario(
+            "mTLS client certificate, mapped by its SAN to svc:orders (clerk), POST /orders",
+            "allow",
+            "allowed",
+            lambda: with_client_cert(rest_request_event({}, "POST", "/orders"), certs["orders"]),
+        ),
+        Scenario(
+            "revoked mTLS client certificate",
+            "401",
+            "client_certificate_revoked",
+            lambda: with_client_cert(rest_request_event({}, "GET", "/orders"), certs["revoked"]),
         ),
         Scenario(
             "expired JWT",
@@ -245,6 +264,30 @@ def scenarios(tokens: dict[str, str], keys: SampleKeys) -> list[Scenario]:
     ]
 
 
+def _demo_certificates(store: DynamoConfigStore, now: float) -> dict[str, Issued]:
+    """A CA, a service certificate mapped by its SAN, and a revoked one (made at run time)."""
+    ca = make_ca(now=now)
+    spiffe = x509.UniformResourceIdentifier("spiffe://example.com/orders")
+    certs = {
+        "orders": issue_client_cert(ca, "orders-svc", now=now, sans=(spiffe,)),
+        "revoked": issue_client_cert(ca, "orders-svc-old", now=now, sans=(spiffe,)),
+    }
+    store.put(
+        CertMapping(
+            match="san",
+            value="URI:spiffe://example.com/orders",
+            principal_id="svc:orders",
+            tenant="acme",
+            roles=("orders-clerk",),
+            issuer_dn=ca.subject_dn,
+        ),
+        CertRevocation(
+            fingerprint=parse_certificate(certs["revoked"].pem).fingerprint, reason="key compromise"
+        ),
+    )
+    return certs
+
+
 def _wrong_secret(key: str) -> str:
     prefix, key_id, _ = key.split("_", 2)
     return f"{prefix}_{key_id}_{'x' * 43}"
@@ -318,6 +361,7 @@ def run(out: IO[str] = sys.stdout) -> int:
                 "GATEKEEPER_COUNTERS_TABLE": COUNTERS_TABLE,
                 "GATEKEEPER_BRUTE_FORCE_THRESHOLD": str(BRUTE_FORCE_THRESHOLD),
                 "GATEKEEPER_ISSUERS": json.dumps(issuers),
+                "GATEKEEPER_MTLS": "true",
             }
         ):
             client = boto3.client("dynamodb")
@@ -326,6 +370,7 @@ def run(out: IO[str] = sys.stdout) -> int:
             store = DynamoConfigStore(client, CONFIG_TABLE)
             keys = seed(store, now=now)
             store.put(DEMO_LIMIT)
+            certs = _demo_certificates(store, now)
 
             def token(subject: str, key: Any = signing, **extra: Any) -> str:
                 claims = claims_for(ISSUER, AUDIENCE, now=now, subject=subject, extra=extra)
@@ -342,7 +387,7 @@ def run(out: IO[str] = sys.stdout) -> int:
             log = io.StringIO()
             handler.logger.logger_handler.setStream(log)
             failures = decisions = 0
-            for number, scenario in enumerate(scenarios(tokens, keys), start=1):
+            for number, scenario in enumerate(scenarios(tokens, keys, certs), start=1):
                 for _ in range(scenario.repeat):
                     outcome = _invoke(handler, scenario.event(), log)
                     decisions += 1
