@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +24,11 @@ from types import ModuleType
 from typing import IO, Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gatekeeper.canonical_path import NON_CANONICAL_GLOBS
 from gatekeeper.identity.mtls import CertMapping, CertRevocation, parse_certificate
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule, RuleMatch
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
@@ -39,6 +42,7 @@ from gatekeeper.testing.events import (
 )
 from gatekeeper.testing.lambda_context import LocalLambdaContext
 from gatekeeper.testing.sample_access import SampleKeys, seed
+from gatekeeper.testing.signing import public_pem, sign_request
 
 ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
@@ -102,10 +106,13 @@ def demo_environment(extra: dict[str, str]) -> Iterator[None]:
 
 
 def scenarios(
-    tokens: dict[str, str], keys: SampleKeys, certs: dict[str, Issued] | None = None
+    tokens: dict[str, str],
+    keys: SampleKeys,
+    certs: dict[str, Issued] | None = None,
+    signed: dict[str, str] | None = None,
 ) -> list[Scenario]:
     bearer = {name: f"Bearer {token}" for name, token in tokens.items()}
-    certs = certs or {}
+    certs, signed = certs or {}, signed or {}
     return [
         Scenario(
             "valid JWT, REST TOKEN, GET /orders/o-1001",
@@ -172,6 +179,18 @@ def scenarios(
             "401",
             "client_certificate_revoked",
             lambda: with_client_cert(rest_request_event({}, "GET", "/orders"), certs["revoked"]),
+        ),
+        Scenario(
+            "signed request (RFC 9421, Ed25519 key registered to svc:reporting), GET /orders",
+            "allow",
+            "allowed",
+            lambda: rest_request_event(dict(signed), "GET", "/orders"),
+        ),
+        Scenario(
+            "the same signed request replayed (its nonce was already used)",
+            "401",
+            "replayed_request",
+            lambda: rest_request_event(dict(signed), "GET", "/orders"),
         ),
         Scenario(
             "expired JWT",
@@ -288,6 +307,30 @@ def _demo_certificates(store: DynamoConfigStore, now: float) -> dict[str, Issued
     return certs
 
 
+def _demo_signed_request(store: DynamoConfigStore, now: float) -> dict[str, str]:
+    """Register a caller's Ed25519 public key (no secret is stored) and sign one request."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    store.put(
+        SigningKeyRecord(
+            key_id="reporting-ed",
+            principal_id="svc:reporting",
+            tenant="acme",
+            roles=("orders-reader",),
+            algorithm="ed25519",
+            public_key=public_pem(private),
+        )
+    )
+    # the stage prefix is part of the path the client called on the default endpoint
+    return sign_request(
+        private,
+        key_id="reporting-ed",
+        method="GET",
+        path="/prod/orders",
+        nonce=secrets.token_urlsafe(18),
+        created=now,
+    )
+
+
 def _wrong_secret(key: str) -> str:
     prefix, key_id, _ = key.split("_", 2)
     return f"{prefix}_{key_id}_{'x' * 43}"
@@ -371,6 +414,7 @@ def run(out: IO[str] = sys.stdout) -> int:
             keys = seed(store, now=now)
             store.put(DEMO_LIMIT)
             certs = _demo_certificates(store, now)
+            signed = _demo_signed_request(store, now)
 
             def token(subject: str, key: Any = signing, **extra: Any) -> str:
                 claims = claims_for(ISSUER, AUDIENCE, now=now, subject=subject, extra=extra)
@@ -387,7 +431,7 @@ def run(out: IO[str] = sys.stdout) -> int:
             log = io.StringIO()
             handler.logger.logger_handler.setStream(log)
             failures = decisions = 0
-            for number, scenario in enumerate(scenarios(tokens, keys, certs), start=1):
+            for number, scenario in enumerate(scenarios(tokens, keys, certs, signed), start=1):
                 for _ in range(scenario.repeat):
                     outcome = _invoke(handler, scenario.event(), log)
                     decisions += 1

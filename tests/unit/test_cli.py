@@ -31,7 +31,7 @@ def test_unknown_command_exits_2() -> None:
 
 def test_demo_runs_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo"]) == 0
-    assert "23/23 scenarios as expected" in capsys.readouterr().out
+    assert "25/25 scenarios as expected" in capsys.readouterr().out
 
 
 # --- options, durations, times ----------------------------------------------------------------
