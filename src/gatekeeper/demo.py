@@ -44,7 +44,6 @@ from gatekeeper.testing.lambda_context import LocalLambdaContext
 from gatekeeper.testing.sample_access import SampleKeys, seed
 from gatekeeper.testing.signing import public_pem, sign_request
 
-ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
 CONFIG_TABLE = "gatekeeper-demo-config"
 COUNTERS_TABLE = "gatekeeper-demo-counters"
@@ -396,7 +395,8 @@ def run(out: IO[str] = sys.stdout) -> int:
     signing, attacker = rsa_key("demo-2026"), rsa_key("demo-2026-rotated")
     with LocalJwksServer(public_jwks(signing)) as jwks, mock_aws():
         issuers = [
-            {"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks.uri}
+            # by its URL alone: the JWKS location comes from OIDC discovery
+            {"name": "corp", "issuer": jwks.issuer, "audiences": [AUDIENCE]}
         ]
         with demo_environment(
             {
@@ -417,7 +417,7 @@ def run(out: IO[str] = sys.stdout) -> int:
             signed = _demo_signed_request(store, now)
 
             def token(subject: str, key: Any = signing, **extra: Any) -> str:
-                claims = claims_for(ISSUER, AUDIENCE, now=now, subject=subject, extra=extra)
+                claims = claims_for(jwks.issuer, AUDIENCE, now=now, subject=subject, extra=extra)
                 return mint(claims, key)
 
             tokens = {
@@ -425,7 +425,9 @@ def run(out: IO[str] = sys.stdout) -> int:
                 "bob": token("bob", tenant="globex"),
                 "carol": token("carol", tenant="acme", groups=["platform-admins"]),
                 "expired": token("alice", tenant="acme", iat=int(now) - 7200, exp=int(now) - 3600),
-                "forged": mint(claims_for(ISSUER, AUDIENCE, now=now, subject="mallory"), attacker),
+                "forged": mint(
+                    claims_for(jwks.issuer, AUDIENCE, now=now, subject="mallory"), attacker
+                ),
             }
             handler = load_handler()
             log = io.StringIO()
@@ -453,7 +455,7 @@ def run(out: IO[str] = sys.stdout) -> int:
     total = number
     print(
         f"\n{total - failures}/{total} scenarios as expected in {elapsed:.1f} s "
-        f"(JWKS fetched {jwks.hits} time(s))",
+        f"(OIDC discovery fetched {jwks.discovery_hits} time(s), JWKS {jwks.hits})",
         file=out,
     )
     return 1 if failures or not archive_ok else 0
