@@ -129,3 +129,20 @@ def test_serve_refuses_impossible_apis(capsys: pytest.CaptureFixture[str], tmp_p
     assert "--upstream must be an http(s) URL" in capsys.readouterr().err
     assert cli.main(["serve", "--state-dir", str(tmp_path)]) == 1
     assert "--access" in capsys.readouterr().err
+
+
+def test_the_archive_folder_honours_s3s_write_conditions(tmp_path: Path) -> None:
+    """The local archive keeps the sink's write-once and compare-and-swap rules, like S3."""
+    from gatekeeper.audit.store import ABSENT, AlreadyExists, Conflict
+    from gatekeeper.serve.archive import DirectoryObjectStore
+
+    store = DirectoryObjectStore(tmp_path)
+    store.create("events/a.gz", b"x", {}, "application/gzip")
+    with pytest.raises(AlreadyExists):
+        store.create("events/a.gz", b"y", {}, "application/gzip")
+    first = store.put("state/s.json", b"1", "application/json", if_match=ABSENT)
+    with pytest.raises(Conflict):
+        store.put("state/s.json", b"2", "application/json", if_match=ABSENT)
+    with pytest.raises(Conflict):
+        store.put("state/s.json", b"2", "application/json", if_match="stale")
+    assert store.put("state/s.json", b"2", "application/json", if_match=first) != first

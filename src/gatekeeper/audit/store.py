@@ -227,11 +227,7 @@ class MemoryObjectStore:
         metadata: dict[str, str] | None = None,
         if_match: str | None = None,
     ) -> str | None:
-        found = self.get(key)
-        if if_match == ABSENT and found is not None:
-            raise Conflict(key)
-        if if_match not in (None, ABSENT) and (found is None or found.etag != if_match):
-            raise Conflict(key)
+        check_precondition(key, self.get(key), if_match)
         etag = _etag(body)
         self.objects[key] = StoredObject(body, dict(metadata or {}), etag)
         return etag
@@ -248,6 +244,15 @@ class MemoryObjectStore:
 
     def list(self, prefix: str) -> Iterator[str]:
         yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+
+def check_precondition(key: str, found: StoredObject | None, if_match: str | None) -> None:
+    """S3's conditional-write rule for stores that emulate it: :data:`ABSENT` requires no object,
+    an ETag requires that very object; raise :class:`Conflict` otherwise."""
+    if if_match == ABSENT and found is not None:
+        raise Conflict(key)
+    if if_match not in (None, ABSENT) and (found is None or found.etag != if_match):
+        raise Conflict(key)
 
 
 def _etag(body: bytes) -> str:

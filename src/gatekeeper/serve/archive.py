@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.audit.store import ABSENT, AlreadyExists, Conflict, StoredObject
+from gatekeeper.audit.store import AlreadyExists, StoredObject, check_precondition
 
 BUCKET = "gatekeeper-local-archive"
 """The name signatures bind an archive to (S3: the bucket); the same wherever the folder is."""
@@ -72,11 +72,7 @@ class DirectoryObjectStore:
         metadata: dict[str, str] | None = None,
         if_match: str | None = None,
     ) -> str | None:
-        found = self.get(key)
-        if if_match == ABSENT and found is not None:
-            raise Conflict(key)
-        if if_match not in (None, ABSENT) and (found is None or found.etag != if_match):
-            raise Conflict(key)
+        check_precondition(key, self.get(key), if_match)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_meta(key, metadata or {}, content_type)
