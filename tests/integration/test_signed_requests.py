@@ -8,7 +8,6 @@ import hashlib
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
@@ -19,6 +18,7 @@ from gatekeeper.identity.signatures import (
     nonce_key,
 )
 from gatekeeper.testing.events import http_api_event, rest_request_event
+from gatekeeper.testing.signing import public_pem
 from tests.conftest import COUNTERS, World, make_world
 
 HOST = "api.example.com"
@@ -43,14 +43,6 @@ class Keys(HTTPSignatureKeyResolver):
 
     def resolve_public_key(self, key_id: str) -> Any:
         return self.private.public_key()
-
-
-def public_pem(private: PrivateKey) -> str:
-    return (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
 
 
 @pytest.fixture
