@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gatekeeper.commands.archive",
     "gatekeeper.commands.policy",
     "gatekeeper.commands.keys",
+    "gatekeeper.commands.certs",
+    "gatekeeper.commands.signing_keys",
     "gatekeeper.commands.usage",
     "gatekeeper.commands.block",
     "gatekeeper.commands.test",

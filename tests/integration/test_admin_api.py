@@ -8,17 +8,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gatekeeper.admin.api import build_app, document
 from gatekeeper.admin.audit import ListAdminAuditEmitter
-from gatekeeper.admin.service import AdminService, mapping_id
+from gatekeeper.admin.service import AdminService, cert_mapping_id, mapping_id
 from gatekeeper.clock import FakeClock
+from gatekeeper.identity.mtls import CertMapping
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import ClaimMapping
 from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.store.counters_admin import DynamoCountersAdminStore
 from gatekeeper.testing.sample_access import seed
+from gatekeeper.testing.signing import public_pem
 from tests.conftest import COUNTERS, TABLE
 from tests.integration.admin_helpers import IAM_ARN, Reply, call
 
@@ -47,6 +52,7 @@ def admin(dynamodb: DynamoDBClient) -> Admin:
     store = DynamoConfigStore(dynamodb, TABLE)
     seed(store, now=clock())
     store.put(LimitRule(rule_id="per-key", scope="api_key", limit=5, window="minute"))
+    store.put(CERT, SIGNING_KEY)
     audit = ListAdminAuditEmitter()
     service = AdminService(
         store,
@@ -60,6 +66,23 @@ def admin(dynamodb: DynamoDBClient) -> Admin:
 
 CLAIM = ClaimMapping(claim="groups", value="platform-admins", roles=("admin",), issuer="corp")
 CLAIM_ID = mapping_id(CLAIM)
+CERT = CertMapping(
+    match="san",
+    value="DNS:orders.internal.example",
+    principal_id="svc:orders",
+    tenant="acme",
+    roles=("orders-reader",),
+)
+CERT_ID = cert_mapping_id(CERT)
+CALLER_KEY = ed25519.Ed25519PrivateKey.generate()
+SIGNING_KEY = SigningKeyRecord(
+    key_id="billing-ed",
+    principal_id="svc:billing",
+    tenant="acme",
+    roles=("orders-reader",),
+    algorithm="ed25519",
+    public_key=public_pem(CALLER_KEY),
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,24 @@ RESOURCES = [
         "limit",
         "/limits/nope",
         "/limits",
+    ),
+    Resource(
+        "cert_mapping",
+        f"/cert-mappings/{CERT_ID}",
+        {**CERT.model_dump(mode="json"), "roles": ["orders-clerk"]},
+        {**CERT.model_dump(mode="json"), "tenant": 5},
+        "tenant",
+        "/cert-mappings/san-" + "0" * 32,
+        "/cert-mappings",
+    ),
+    Resource(
+        "signing_key",
+        "/signing-keys/billing-ed",
+        {**SIGNING_KEY.model_dump(mode="json"), "roles": ["orders-clerk"]},
+        {**SIGNING_KEY.model_dump(mode="json"), "algorithm": "rsa-pss-sha512"},
+        "algorithm",
+        "/signing-keys/nope",
+        "/signing-keys",
     ),
 ]
 IDS = [r.name for r in RESOURCES]
@@ -256,6 +297,97 @@ def test_malformed_json_is_400(admin: Admin) -> None:
     assert reply.status in (400, 422) and reply.body["error"]["code"] == "validation_error"
 
 
+# --- client certificates and signing keys ----------------------------------------------------
+def test_cert_mappings_are_created_once_and_name_their_field(admin: Admin) -> None:
+    body = {"match": "fingerprint", "value": "AB:" * 31 + "AB", "principal_id": "svc:pin"}
+    created = admin("POST", "/cert-mappings", body=body)
+    assert created.status == 201, created.body
+    assert created.body["value"] == "ab" * 32  # normalised: lower case, no colons
+    assert created.body["id"].startswith("fingerprint-")
+    assert admin("POST", "/cert-mappings", body=body).status == 409
+    bad = admin("POST", "/cert-mappings", body={**body, "value": "abc"})
+    assert bad.status == 422 and "64 hex digits" in bad.body["error"]["message"]
+    ghost = admin("POST", "/cert-mappings", body={**body, "value": "cd" * 32, "roles": ["ghost"]})
+    assert ghost.status == 422 and ghost.error_field() == "roles"
+    moved = admin(
+        "PUT",
+        f"/cert-mappings/{created.body['id']}",
+        body={**body, "value": "ef" * 32},
+        headers={"If-Match": created.etag},
+    )
+    assert moved.status == 422 and moved.error_field() == "value"
+    assert admin("GET", "/cert-mappings/not-an-id").status == 404
+    assert [e.action for e in admin.audit.events] == ["create"]
+
+
+def test_revocations_are_idempotent_and_can_be_lifted(admin: Admin) -> None:
+    body = {"issuer_dn": "CN=Example CA", "serial_number": "0x1F", "reason": "superseded"}
+    first = admin("POST", "/cert-revocations", body=body)
+    assert first.status == 201 and first.body["serial_number"] == "31"
+    assert first.body["revoked_at"] == NOW  # the server's clock
+    again = admin("POST", "/cert-revocations", body={**body, "serial_number": "31"})
+    assert again.status == 200 and again.body == first.body
+    both = admin("POST", "/cert-revocations", body={**body, "fingerprint": "ab" * 32})
+    assert both.status == 422 and "fingerprint, or an issuer DN" in both.body["error"]["message"]
+    listed = admin("GET", "/cert-revocations").body["items"]
+    assert [r["id"] for r in listed] == [first.body["id"]]
+    assert admin.service.store.load_snapshot().cert_revocations[0].serial_number == "31"
+    assert admin("DELETE", f"/cert-revocations/{first.body['id']}").status == 204
+    assert admin("DELETE", f"/cert-revocations/{first.body['id']}").status == 404
+    assert [e.action for e in admin.audit.events] == ["create", "delete"]
+    user = admin("POST", "/cert-revocations", body=body, caller="user")
+    assert user.status == 403
+
+
+def test_a_signing_key_must_suit_its_algorithm_and_never_be_private(admin: Admin) -> None:
+    p256 = public_pem(ec.generate_private_key(ec.SECP256R1()))
+    body = {**SIGNING_KEY.model_dump(mode="json"), "key_id": "billing-ec", "public_key": p256}
+    wrong = admin("PUT", "/signing-keys/billing-ec", body=body)
+    assert wrong.status == 422 and wrong.error_field() == "public_key"
+    private = CALLER_KEY.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    leaked = admin("PUT", "/signing-keys/billing-ec", body={**body, "public_key": private})
+    assert leaked.status == 422 and leaked.error_field() == "public_key"
+    assert private.splitlines()[1] not in leaked.raw
+    ok = admin("PUT", "/signing-keys/billing-ec", body={**body, "algorithm": "ecdsa-p256-sha256"})
+    assert ok.status == 200 and ok.body["state"] == "active" and len(ok.body["fingerprint"]) == 64
+    past = {**body, "key_id": "old", "algorithm": "ecdsa-p256-sha256", "expires_at": NOW - 1}
+    assert admin("PUT", "/signing-keys/old", body=past).error_field() == "expires_at"
+
+
+def test_signing_key_revocation_is_idempotent(admin: Admin) -> None:
+    revoked = admin("POST", "/signing-keys/billing-ed/revoke")
+    assert revoked.status == 200 and revoked.body["state"] == "revoked"
+    assert admin("POST", "/signing-keys/billing-ed/revoke").etag == revoked.etag
+    assert [e.action for e in admin.audit.events] == ["revoke"]
+    snapshot = admin.service.store.load_snapshot()
+    assert snapshot.signing_keys["billing-ed"].status == "revoked"
+    assert admin("POST", "/signing-keys/nope/revoke").status == 404
+
+
+def test_a_role_granted_by_a_certificate_or_signing_key_cannot_be_deleted(admin: Admin) -> None:
+    body = {"name": "svc-only", "permissions": [{"methods": ["GET"], "path": "/svc"}]}
+    assert admin("PUT", "/roles/svc-only", body=body).status == 200
+    etag = admin("GET", f"/cert-mappings/{CERT_ID}").etag
+    rule = {**CERT.model_dump(mode="json"), "roles": ["svc-only"]}
+    assert (
+        admin("PUT", f"/cert-mappings/{CERT_ID}", body=rule, headers={"If-Match": etag}).status
+        == 200
+    )
+    refused = admin("DELETE", "/roles/svc-only")
+    assert refused.status == 409 and "certificate mapping" in refused.body["error"]["message"]
+    key_etag = admin("GET", "/signing-keys/billing-ed").etag
+    record = {**SIGNING_KEY.model_dump(mode="json"), "roles": ["svc-only"]}
+    put = admin("PUT", "/signing-keys/billing-ed", body=record, headers={"If-Match": key_etag})
+    assert put.status == 200
+    assert admin("DELETE", f"/cert-mappings/{CERT_ID}").status == 204
+    refused = admin("DELETE", "/roles/svc-only")
+    assert refused.status == 409 and "signing key" in refused.body["error"]["message"]
+
+
 # --- API keys ---------------------------------------------------------------------------------
 def test_key_lifecycle(admin: Admin) -> None:
     created = admin(
@@ -383,6 +515,7 @@ def _routes(methods: set[str]) -> list[tuple[str, str]]:
         "key_id": "0" * 16,
         "scope_key": "k1",
         "ip": "10.0.0.1",
+        "revocation_id": "sha256-" + "ab" * 32,
     }
     out = []
     for path, ops in paths.items():
@@ -396,7 +529,7 @@ MUTATING = _routes({"PUT", "POST", "DELETE", "PATCH"})
 
 
 def test_every_mutating_route_is_covered() -> None:
-    assert len(MUTATING) == 17
+    assert len(MUTATING) == 25
 
 
 @pytest.mark.parametrize(("method", "path"), MUTATING)

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from moto import mock_aws
 
 from gatekeeper import cli
+from gatekeeper.testing.signing import public_pem
 from tests.audit_helpers import SIGNER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,25 @@ def args_of(command: tuple[str, ...], pem: Path) -> list[str]:
         ("keys", "list"): [],
         ("keys", "revoke"): ["0123456789abcdef", "--actor", "t"],
         ("keys", "rotate"): ["0123456789abcdef", "--actor", "t"],
+        ("certs", "map"): ["--san", "DNS:a.example", "--principal", "svc:p", "--actor", "t"],
+        ("certs", "mappings"): [],
+        ("certs", "unmap"): ["san-" + "0" * 32, "--actor", "t"],
+        ("certs", "revoke"): ["--fingerprint", "ab" * 32, "--actor", "t"],
+        ("certs", "revocations"): [],
+        ("certs", "unrevoke"): ["sha256-" + "ab" * 32, "--actor", "t"],
+        ("signing-keys", "add"): [
+            "k1",
+            "--public-key",
+            str(pem.parent / "caller.pub.pem"),
+            "--principal",
+            "p",
+            "--actor",
+            "t",
+        ],
+        ("signing-keys", "list"): [],
+        ("signing-keys", "show"): ["k1"],
+        ("signing-keys", "revoke"): ["k1", "--actor", "t"],
+        ("signing-keys", "delete"): ["k1", "--actor", "t"],
         ("usage", "show"): ["some-rule", "10.0.0.1"],
         ("usage", "reset"): ["some-rule", "10.0.0.1", "--actor", "t"],
         ("block", "add"): ["203.0.113.9", "--actor", "t"],
@@ -89,6 +110,8 @@ TABLES = ["--config-table", "nope-config", "--counters-table", "nope-counters"]
 def pem(tmp_path: Path) -> Path:
     path = tmp_path / "key.pem"
     path.write_bytes(SIGNER.public_key_pem())
+    # a caller's request-signing key (signing-keys add)
+    (tmp_path / "caller.pub.pem").write_text(public_pem(Ed25519PrivateKey.generate()))
     return path
 
 

@@ -26,6 +26,8 @@ from gatekeeper.admin.errors import AdminError, Forbidden, Unauthenticated
 from gatekeeper.admin.models import (
     BlockCreate,
     BlockView,
+    CertMappingView,
+    CertRevocationView,
     ClaimMappingView,
     ErrorBody,
     ErrorDetail,
@@ -35,10 +37,13 @@ from gatekeeper.admin.models import (
     KeyRotated,
     KeyView,
     Page,
+    SigningKeyView,
     UsageReset,
     UsageView,
 )
-from gatekeeper.admin.service import AdminService, mapping_id
+from gatekeeper.admin.service import AdminService, cert_mapping_id, mapping_id
+from gatekeeper.identity.mtls import CertMapping, CertRevocation
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import ApiRoutes, ClaimMapping, Role, RoleAssignment
 from gatekeeper.store.config_store import StoredDoc
@@ -358,6 +363,89 @@ def build_app(  # noqa: PLR0915 - one nested function per route
         rotated = service().rotate_key(key_id, body, if_match=if_match, actor=actor())
         return _json(201, rotated)
 
+    # --- client certificates (mTLS) --------------------------------------------------------
+    @app.get("/cert-mappings", tags=["certificates"], responses=_r(Page[CertMappingView], 200))
+    def list_cert_mappings(limit: Limit = 50, cursor: Cursor = None) -> Page[CertMappingView]:
+        return service().list_cert_mappings(limit=limit, cursor=cursor)
+
+    @app.post("/cert-mappings", tags=["certificates"], responses=_r(CertMappingView, 201))
+    def create_cert_mapping(mapping: CertMapping) -> Response[CertMappingView]:
+        stored = service().create_cert_mapping(mapping, actor=actor())
+        view = CertMappingView(id=cert_mapping_id(mapping), **mapping.model_dump())
+        return _json(201, view, stored.etag)
+
+    @app.get(
+        "/cert-mappings/<mapping_id>", tags=["certificates"], responses=_r(CertMappingView, 200)
+    )
+    def get_cert_mapping(mapping_id: str) -> Response[CertMappingView]:
+        found, etag = service().get_cert_mapping(mapping_id)
+        return _json(200, found, etag)
+
+    @app.put(
+        "/cert-mappings/<mapping_id>", tags=["certificates"], responses=_r(CertMappingView, 200)
+    )
+    def put_cert_mapping(
+        mapping_id: str, mapping: CertMapping, if_match: IfMatch = None
+    ) -> Response[CertMappingView]:
+        stored = service().put_cert_mapping(mapping_id, mapping, if_match=if_match, actor=actor())
+        return _json(200, CertMappingView(id=mapping_id, **mapping.model_dump()), stored.etag)
+
+    @app.delete("/cert-mappings/<mapping_id>", tags=["certificates"], responses=_r(None, 204))
+    def delete_cert_mapping(mapping_id: str, if_match: IfMatch = None) -> Response[None]:
+        service().delete_cert_mapping(mapping_id, if_match=if_match, actor=actor())
+        return Response(status_code=204)
+
+    @app.get(
+        "/cert-revocations", tags=["certificates"], responses=_r(Page[CertRevocationView], 200)
+    )
+    def list_cert_revocations(limit: Limit = 50, cursor: Cursor = None) -> Page[CertRevocationView]:
+        return service().list_cert_revocations(limit=limit, cursor=cursor)
+
+    @app.post(
+        "/cert-revocations",
+        tags=["certificates"],
+        responses={**_r(CertRevocationView, 201), **_r(CertRevocationView, 200)},
+    )
+    def revoke_cert(revocation: CertRevocation) -> Response[CertRevocationView]:
+        view, created = service().revoke_cert(revocation, actor=actor())
+        return _json(201 if created else 200, view)
+
+    @app.delete("/cert-revocations/<revocation_id>", tags=["certificates"], responses=_r(None, 204))
+    def delete_cert_revocation(revocation_id: str) -> Response[None]:
+        service().delete_cert_revocation(revocation_id, actor=actor())
+        return Response(status_code=204)
+
+    # --- request-signing keys ---------------------------------------------------------------
+    @app.get("/signing-keys", tags=["signing keys"], responses=_r(Page[SigningKeyView], 200))
+    def list_signing_keys(limit: Limit = 50, cursor: Cursor = None) -> Page[SigningKeyView]:
+        return service().list_signing_keys(limit=limit, cursor=cursor)
+
+    @app.get("/signing-keys/<key_id>", tags=["signing keys"], responses=_r(SigningKeyView, 200))
+    def get_signing_key(key_id: str) -> Response[SigningKeyView]:
+        found, etag = service().get_signing_key(key_id)
+        return _json(200, found, etag)
+
+    @app.put("/signing-keys/<key_id>", tags=["signing keys"], responses=_r(SigningKeyView, 200))
+    def put_signing_key(
+        key_id: str, record: SigningKeyRecord, if_match: IfMatch = None
+    ) -> Response[SigningKeyView]:
+        view, stored = service().put_signing_key(key_id, record, if_match=if_match, actor=actor())
+        return _json(200, view, stored.etag)
+
+    @app.post(
+        "/signing-keys/<key_id>/revoke",
+        tags=["signing keys"],
+        responses=_r(SigningKeyView, 200),
+    )
+    def revoke_signing_key(key_id: str, if_match: IfMatch = None) -> Response[SigningKeyView]:
+        view, etag = service().revoke_signing_key(key_id, if_match=if_match, actor=actor())
+        return _json(200, view, etag)
+
+    @app.delete("/signing-keys/<key_id>", tags=["signing keys"], responses=_r(None, 204))
+    def delete_signing_key(key_id: str, if_match: IfMatch = None) -> Response[None]:
+        service().delete_signing_key(key_id, if_match=if_match, actor=actor())
+        return Response(status_code=204)
+
     # --- usage ------------------------------------------------------------------------------
     @app.get("/usage/<rule_id>/<scope_key>", tags=["usage"], responses=_r(UsageView, 200))
     def get_usage(rule_id: str, scope_key: str) -> UsageView:
@@ -393,7 +481,8 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
     doc = app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
-        description="Manage Gatekeeper's roles, principals, API keys, limits, usage and blocks.",
+        description="Manage Gatekeeper's roles, principals, API keys, client-certificate mappings "
+        "and revocations, request-signing keys, limits, usage and blocks.",
     )
     return doc + "\n"
 

@@ -13,6 +13,8 @@ from typing import Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatekeeper.identity.api_keys import ApiKeyRecord, KeyStatus
+from gatekeeper.identity.mtls import CertMapping, CertRevocation
+from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rbac.model import ClaimMapping
 
 T = TypeVar("T")
@@ -42,6 +44,29 @@ class ClaimMappingView(ClaimMapping):
     """A claim mapping and its server-assigned id (derived from issuer, claim and value)."""
 
     id: str
+
+
+class CertMappingView(CertMapping):
+    """A client-certificate mapping rule and its id (``<match>-<hash of the value>``)."""
+
+    id: str
+
+
+class CertRevocationView(CertRevocation):
+    """A revoked client certificate and its id (``sha256-<fingerprint>`` or ``serial-<hash>``)."""
+
+    id: str
+
+
+SigningKeyState = Literal["active", "revoked", "expired"]
+
+
+class SigningKeyView(SigningKeyRecord):
+    """A registered request-signing public key, its state now and its SHA-256 fingerprint
+    (of the DER SubjectPublicKeyInfo, as ``openssl pkey -pubin -outform DER | sha256sum``)."""
+
+    state: SigningKeyState
+    fingerprint: str
 
 
 # --- API keys ---------------------------------------------------------------------------------

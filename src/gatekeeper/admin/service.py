@@ -19,6 +19,7 @@ import base64
 import binascii
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ from gatekeeper.admin.errors import (
 from gatekeeper.admin.models import (
     BlockCreate,
     BlockView,
+    CertMappingView,
+    CertRevocationView,
     ClaimMappingView,
     KeyCreate,
     KeyCreated,
@@ -46,6 +49,8 @@ from gatekeeper.admin.models import (
     KeyRotated,
     KeyView,
     Page,
+    SigningKeyState,
+    SigningKeyView,
     UsageReset,
     UsageView,
     WindowUsage,
@@ -53,6 +58,12 @@ from gatekeeper.admin.models import (
 from gatekeeper.admin.settings import check_key_prefix
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.identity.api_keys import ApiKeyRecord, generate_key
+from gatekeeper.identity.mtls import CertMapping, CertRevocation
+from gatekeeper.identity.signatures import (
+    SigningKeyRecord,
+    key_algorithm_problem,
+    public_key_fingerprint,
+)
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import (
     ApiRoutes,
@@ -154,6 +165,26 @@ def _mapping_sk(mid: str) -> str:
     if not sk.startswith(tables.CLAIMMAP_PREFIX):
         raise NotFound(f"claim mapping {mid!r} not found")
     return sk
+
+
+_CERT_MAPPING_ID = re.compile(r"^(fingerprint|san|subject_dn)-[0-9a-f]{32}$")
+_CERT_REVOCATION_ID = re.compile(r"^(sha256-[0-9a-f]{64}|serial-[0-9a-f]{32})$")
+
+
+def cert_mapping_id(mapping: CertMapping) -> str:
+    """``<match>-<hash>``: the rule's storage key, safe in a URL path."""
+    return mapping.key.replace("#", "-", 1)
+
+
+def cert_revocation_id(revocation: CertRevocation) -> str:
+    return revocation.key.replace("#", "-", 1)
+
+
+def _id_key(ident: str, pattern: re.Pattern[str], what: str) -> str:
+    """The storage key of a path id; an id of the wrong shape is simply not found."""
+    if not pattern.match(ident):
+        raise NotFound(f"{what} {ident!r} not found")
+    return ident.replace("-", "#", 1)
 
 
 def _page_limit(limit: int) -> int:
@@ -370,9 +401,14 @@ class AdminService:
         heirs = sorted(r.name for r in snapshot.roles.values() if name in r.inherits)
         if heirs:
             raise Conflict(f"role {name!r} is inherited by {', '.join(heirs)}", field="inherits")
-        users = [m for m in snapshot.claim_mappings if name in m.roles]
-        if users:
-            raise Conflict(f"role {name!r} is granted by {len(users)} claim mapping(s)")
+        grants = {
+            "claim mapping(s)": sum(name in m.roles for m in snapshot.claim_mappings),
+            "certificate mapping(s)": sum(name in m.roles for m in snapshot.cert_mappings),
+            "signing key(s)": sum(name in k.roles for k in snapshot.signing_keys.values()),
+        }
+        for kind, users in grants.items():
+            if users:
+                raise Conflict(f"role {name!r} is granted by {users} {kind}")
         self._delete(
             "role", name, tables.role_key(name), if_match, actor, expect_version=snapshot.version
         )
@@ -583,6 +619,132 @@ class AdminService:
         return KeyRotated(
             old=KeyView.of(retiring, now), new=KeyView.of(record, now), api_key=new.plaintext
         )
+
+    # --- client-certificate mappings and revocations (mTLS) ---------------------------------
+    def list_cert_mappings(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[CertMappingView]:
+        docs, nxt = self._list(
+            limit=limit, cursor=cursor, pk=tables.RBAC_PK, sk_prefix=tables.CERTMAP_PREFIX
+        )
+        items = [_cert_mapping_view(CertMapping.model_validate_json(d.doc)) for d in docs]
+        return Page[CertMappingView](items=items, next_cursor=nxt)
+
+    def get_cert_mapping(self, mid: str) -> tuple[CertMappingView, str]:
+        key = tables.cert_mapping_key(_id_key(mid, _CERT_MAPPING_ID, "certificate mapping"))
+        found = self._get(key, f"certificate mapping {mid!r}")
+        return _cert_mapping_view(CertMapping.model_validate_json(found.doc)), found.etag
+
+    def create_cert_mapping(self, mapping: CertMapping, *, actor: Actor) -> StoredDoc:
+        """A new rule; one rule per match and value (another issuer's needs its own value)."""
+        mid = cert_mapping_id(mapping)
+        if self.store.get_doc(item_key(tables.cert_mapping_key(mapping.key))) is not None:
+            raise AlreadyExists(f"certificate mapping {mid!r} already exists")
+        return self.put_cert_mapping(mid, mapping, if_match=None, actor=actor)
+
+    def put_cert_mapping(
+        self, mid: str, mapping: CertMapping, *, if_match: str | None, actor: Actor
+    ) -> StoredDoc:
+        _match("value", cert_mapping_id(mapping), mid)
+        snapshot = self.store.load_snapshot()  # conditional on it: see create_claim_mapping
+        self._known_roles(snapshot, mapping.roles, "roles")
+        return self._upsert(
+            "cert_mapping",
+            mid,
+            tables.cert_mapping_key(mapping.key),
+            mapping,
+            if_match,
+            actor,
+            expect_version=snapshot.version,
+        )
+
+    def delete_cert_mapping(self, mid: str, *, if_match: str | None, actor: Actor) -> None:
+        key = tables.cert_mapping_key(_id_key(mid, _CERT_MAPPING_ID, "certificate mapping"))
+        self._delete("cert_mapping", mid, key, if_match, actor)
+
+    def list_cert_revocations(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[CertRevocationView]:
+        docs, nxt = self._list(
+            limit=limit, cursor=cursor, pk=tables.RBAC_PK, sk_prefix=tables.CERTREVOKED_PREFIX
+        )
+        items = [_revocation_view(CertRevocation.model_validate_json(d.doc)) for d in docs]
+        return Page[CertRevocationView](items=items, next_cursor=nxt)
+
+    def revoke_cert(
+        self, revocation: CertRevocation, *, actor: Actor
+    ) -> tuple[CertRevocationView, bool]:
+        """Revoke a certificate (``revoked_at`` defaults to now); True if newly revoked.
+        Revoking again changes nothing, like revoking a key twice."""
+        key = tables.cert_revocation_key(revocation.key)
+        found = self.store.get_doc(item_key(key))
+        if found is not None:
+            return _revocation_view(CertRevocation.model_validate_json(found.doc)), False
+        if revocation.revoked_at is None:
+            revocation = revocation.model_copy(update={"revoked_at": self._clock()})
+        rid = cert_revocation_id(revocation)
+        self._upsert("cert_revocation", rid, key, revocation, None, actor)
+        return _revocation_view(revocation), True
+
+    def delete_cert_revocation(self, rid: str, *, actor: Actor) -> None:
+        """Lift a revocation (a mistaken one); raises :class:`NotFound` if there is none."""
+        key = tables.cert_revocation_key(_id_key(rid, _CERT_REVOCATION_ID, "revocation"))
+        self._delete("cert_revocation", rid, key, None, actor)
+
+    # --- request-signing public keys (HTTP Message Signatures) ------------------------------
+    def list_signing_keys(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[SigningKeyView]:
+        docs, nxt = self._list(
+            limit=limit, cursor=cursor, pk=tables.RBAC_PK, sk_prefix=tables.SIGKEY_PREFIX
+        )
+        now = self._clock()
+        items = [_signing_view(SigningKeyRecord.model_validate_json(d.doc), now) for d in docs]
+        return Page[SigningKeyView](items=items, next_cursor=nxt)
+
+    def get_signing_key(self, key_id: str) -> tuple[SigningKeyView, str]:
+        found = self._get(tables.signing_key_key(key_id), f"signing key {key_id!r}")
+        record = SigningKeyRecord.model_validate_json(found.doc)
+        return _signing_view(record, self._clock()), found.etag
+
+    def put_signing_key(
+        self, key_id: str, record: SigningKeyRecord, *, if_match: str | None, actor: Actor
+    ) -> tuple[SigningKeyView, StoredDoc]:
+        """Register (no If-Match) or replace a public key; its type must suit the algorithm."""
+        _match("key_id", record.key_id, key_id)
+        problem = key_algorithm_problem(record)
+        if problem is not None:
+            raise Invalid(f"public_key: {problem}", field="public_key")
+        if record.expires_at is not None and record.expires_at <= self._clock():
+            raise Invalid("expires_at must be in the future", field="expires_at")
+        snapshot = self.store.load_snapshot()
+        self._known_roles(snapshot, record.roles, "roles")
+        key = tables.signing_key_key(key_id)
+        stored = self._upsert(
+            "signing_key", key_id, key, record, if_match, actor, expect_version=snapshot.version
+        )
+        return _signing_view(record, self._clock()), stored
+
+    def revoke_signing_key(
+        self, key_id: str, *, if_match: str | None, actor: Actor
+    ) -> tuple[SigningKeyView, str]:
+        """Revoke now (effective within the config refresh interval); again: no change."""
+        found = self._get(tables.signing_key_key(key_id), f"signing key {key_id!r}")
+        if if_match is not None and normalize_etag(if_match) != found.etag:
+            raise PreconditionFailed(f"signing key {key_id!r} has changed since it was read")
+        record = SigningKeyRecord.model_validate_json(found.doc)
+        if record.status == "revoked":
+            return _signing_view(record, self._clock()), found.etag
+        revoked = record.model_copy(update={"status": "revoked"})
+        doc = revoked.model_dump_json()
+        change = Change(
+            "revoke", "signing_key", key_id, found.key, found.doc, doc, "SigningKeyRecord"
+        )
+        self.commit([change], actor)
+        return _signing_view(revoked, self._clock()), digest(doc)
+
+    def delete_signing_key(self, key_id: str, *, if_match: str | None, actor: Actor) -> None:
+        self._delete("signing_key", key_id, tables.signing_key_key(key_id), if_match, actor)
 
     # --- usage (counters table) -------------------------------------------------------------
     def _counters(self) -> CountersAdminStore:
@@ -889,6 +1051,25 @@ def _depths(roles: dict[str, Role], *, lenient: bool = False) -> dict[str, int]:
 
 def _mapping_view(mapping: ClaimMapping) -> ClaimMappingView:
     return ClaimMappingView(id=mapping_id(mapping), **mapping.model_dump())
+
+
+def _cert_mapping_view(mapping: CertMapping) -> CertMappingView:
+    return CertMappingView(id=cert_mapping_id(mapping), **mapping.model_dump())
+
+
+def _revocation_view(revocation: CertRevocation) -> CertRevocationView:
+    return CertRevocationView(id=cert_revocation_id(revocation), **revocation.model_dump())
+
+
+def _signing_view(record: SigningKeyRecord, now: float) -> SigningKeyView:
+    state: SigningKeyState = "active"
+    if record.status == "revoked":
+        state = "revoked"
+    elif record.expires_at is not None and now >= record.expires_at:
+        state = "expired"
+    return SigningKeyView(
+        state=state, fingerprint=public_key_fingerprint(record.public_key), **record.model_dump()
+    )
 
 
 def _key_change(action: str, before: str | None, record: ApiKeyRecord) -> Change:

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import http_sf
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -80,6 +86,25 @@ class SigningKeyRecord(BaseModel):
         except Exception:
             raise ValueError("public_key must be a PEM public key") from None
         return value
+
+
+def key_algorithm_problem(record: SigningKeyRecord) -> str | None:
+    """Why ``public_key`` cannot verify ``algorithm`` signatures (checked when a key is
+    registered: a P-256 key filed as ``ed25519`` would refuse every request it signs)."""
+    key = load_pem_public_key(record.public_key.encode())
+    if record.algorithm == "ed25519":
+        return None if isinstance(key, Ed25519PublicKey) else "ed25519 needs an Ed25519 key"
+    if isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
+        return None
+    return "ecdsa-p256-sha256 needs an EC key on the P-256 curve"
+
+
+def public_key_fingerprint(pem: str) -> str:
+    """SHA-256 (hex) of the key's DER SubjectPublicKeyInfo: a short name an operator can check."""
+    der = load_pem_public_key(pem.encode()).public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
 
 
 class NonceStore(Protocol):

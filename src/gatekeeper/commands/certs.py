@@ -1,0 +1,220 @@
+"""``gatekeeper certs map|mappings|unmap|revoke|revocations|unrevoke``: mTLS client certificates.
+
+A mapping rule names the principal a certificate acts as (by SHA-256 fingerprint, a subject
+alternative name or the subject DN); a revocation refuses a certificate whatever it maps to.
+Both live in the config table and reach warm authorizers within the config refresh interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.commands._admin import (
+    UsageError,
+    actor_of,
+    all_pages,
+    build_service,
+    change_options,
+    common_options,
+    print_json,
+    print_table,
+    when,
+)
+
+if TYPE_CHECKING:
+    from gatekeeper.admin.models import CertMappingView, CertRevocationView
+
+MAPPING_COLUMNS = ("id", "match", "value", "principal_id", "tenant", "roles", "issuer_dn")
+REVOCATION_COLUMNS = ("id", "fingerprint", "issuer_dn", "serial_number", "reason", "revoked_at")
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "certs", help="manage client-certificate (mTLS) mappings and revocations"
+    )
+    sub = parser.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    common, changes = common_options(), change_options()
+
+    mapping = sub.add_parser(
+        "map", parents=[common, changes], help="map certificates to a principal"
+    )
+    by = mapping.add_mutually_exclusive_group(required=True)
+    by.add_argument("--cert", type=Path, metavar="PEM", help="this certificate (its fingerprint)")
+    by.add_argument("--fingerprint", help="a certificate's SHA-256, hex")
+    by.add_argument("--san", help="a subject alternative name: DNS:, URI:, email: or IP:<value>")
+    by.add_argument("--subject-dn", help="a subject DN, RFC 4514 (CN=orders-svc,O=Example)")
+    mapping.add_argument("--principal", required=True, help="principal id the certificate acts as")
+    mapping.add_argument("--tenant", help="tenant of the caller")
+    mapping.add_argument("--role", action="append", default=[], help="role (repeatable)")
+    mapping.add_argument("--scope", action="append", default=[], help="scope (repeatable)")
+    mapping.add_argument(
+        "--issuer-dn", help="only certificates of this issuer (any trusted CA can issue a name)"
+    )
+    mapping.add_argument("--description", default="", help="a note")
+    mapping.add_argument("--replace", action="store_true", help="replace an existing rule")
+    mapping.set_defaults(func=run_map)
+
+    mappings = sub.add_parser("mappings", parents=[common], help="list mapping rules")
+    mappings.set_defaults(func=run_mappings)
+
+    unmap = sub.add_parser(
+        "unmap", parents=[common, changes], help="delete a mapping rule (none: nothing to do)"
+    )
+    unmap.add_argument("id", help="the rule's id (certs mappings)")
+    unmap.set_defaults(func=run_unmap)
+
+    revoke = sub.add_parser(
+        "revoke", parents=[common, changes], help="refuse a certificate (again: no change)"
+    )
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--cert", type=Path, metavar="PEM", help="this certificate")
+    which.add_argument("--fingerprint", help="a certificate's SHA-256, hex")
+    which.add_argument("--serial", help="serial number, hex or decimal (with --issuer-dn)")
+    revoke.add_argument("--issuer-dn", help="issuer DN, RFC 4514 (with --serial)")
+    revoke.add_argument("--reason", default="", help="why (kept with the revocation)")
+    revoke.set_defaults(func=run_revoke)
+
+    revocations = sub.add_parser("revocations", parents=[common], help="list revocations")
+    revocations.set_defaults(func=run_revocations)
+
+    unrevoke = sub.add_parser(
+        "unrevoke", parents=[common, changes], help="lift a revocation (none: nothing to do)"
+    )
+    unrevoke.add_argument("id", help="the revocation's id (certs revocations)")
+    unrevoke.set_defaults(func=run_unrevoke)
+
+
+def fingerprint_of(path: Path) -> str:
+    """The SHA-256 fingerprint of the PEM certificate in ``path``, parsed as the authorizer does."""
+    from gatekeeper.errors import InvalidClientCertificate
+    from gatekeeper.identity.mtls import parse_certificate
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        return parse_certificate(text).fingerprint
+    except InvalidClientCertificate:
+        raise UsageError(f"{path}: not a PEM certificate") from None
+
+
+def _mapping_row(view: CertMappingView) -> list[object]:
+    data = view.model_dump()
+    return [data[c] for c in MAPPING_COLUMNS]
+
+
+def _revocation_row(view: CertRevocationView) -> list[object]:
+    data = view.model_dump()
+    return [when(data[c]) if c == "revoked_at" else data[c] for c in REVOCATION_COLUMNS]
+
+
+def run_map(args: argparse.Namespace) -> int:
+    from gatekeeper.admin.service import cert_mapping_id
+    from gatekeeper.identity.mtls import CertMapping
+
+    if args.cert is not None:
+        match, value = "fingerprint", fingerprint_of(args.cert)
+    elif args.fingerprint is not None:
+        match, value = "fingerprint", args.fingerprint
+    elif args.san is not None:
+        match, value = "san", args.san
+    else:
+        match, value = "subject_dn", args.subject_dn
+    rule = CertMapping(
+        match=match,
+        value=value,
+        principal_id=args.principal,
+        tenant=args.tenant,
+        roles=tuple(args.role),
+        scopes=tuple(args.scope),
+        issuer_dn=args.issuer_dn,
+        description=args.description,
+    )
+    service = build_service(args)
+    mid = cert_mapping_id(rule)
+    if args.replace:
+        _, etag = service.get_cert_mapping(mid)
+        service.put_cert_mapping(mid, rule, if_match=etag, actor=actor_of(args))
+    else:
+        service.create_cert_mapping(rule, actor=actor_of(args))
+    view, _ = service.get_cert_mapping(mid)
+    if args.json:
+        print_json(view.model_dump(mode="json"))
+    else:
+        print_table([_mapping_row(view)], MAPPING_COLUMNS)
+    return 0
+
+
+def run_mappings(args: argparse.Namespace) -> int:
+    service = build_service(args)
+    views = all_pages(lambda cursor: service.list_cert_mappings(limit=100, cursor=cursor))
+    if args.json:
+        print_json([v.model_dump(mode="json") for v in views])
+    else:
+        print_table([_mapping_row(v) for v in views], MAPPING_COLUMNS)
+    return 0
+
+
+def run_unmap(args: argparse.Namespace) -> int:
+    from gatekeeper.admin.errors import NotFound
+
+    try:
+        build_service(args).delete_cert_mapping(args.id, if_match=None, actor=actor_of(args))
+        removed = True
+    except NotFound:  # removing twice is not an error (like block remove)
+        removed = False
+    if args.json:
+        print_json({"id": args.id, "removed": removed})
+    else:
+        print(f"Deleted mapping {args.id}." if removed else f"No mapping {args.id}; nothing to do.")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from gatekeeper.identity.mtls import CertRevocation
+
+    if (args.serial is None) != (args.issuer_dn is None):
+        raise UsageError("--serial and --issuer-dn go together")
+    if args.cert is not None:
+        revocation = CertRevocation(fingerprint=fingerprint_of(args.cert), reason=args.reason)
+    elif args.fingerprint is not None:
+        revocation = CertRevocation(fingerprint=args.fingerprint, reason=args.reason)
+    else:
+        revocation = CertRevocation(
+            issuer_dn=args.issuer_dn, serial_number=args.serial, reason=args.reason
+        )
+    view, created = build_service(args).revoke_cert(revocation, actor=actor_of(args))
+    if args.json:
+        print_json({**view.model_dump(mode="json"), "created": created})
+    elif created:
+        print(f"Revoked ({view.id}); authorizers refuse it within the config refresh interval.")
+    else:
+        print(f"Already revoked ({view.id}) since {when(view.revoked_at)}; no change.")
+    return 0
+
+
+def run_revocations(args: argparse.Namespace) -> int:
+    service = build_service(args)
+    views = all_pages(lambda cursor: service.list_cert_revocations(limit=100, cursor=cursor))
+    if args.json:
+        print_json([v.model_dump(mode="json") for v in views])
+    else:
+        print_table([_revocation_row(v) for v in views], REVOCATION_COLUMNS)
+    return 0
+
+
+def run_unrevoke(args: argparse.Namespace) -> int:
+    from gatekeeper.admin.errors import NotFound
+
+    try:
+        build_service(args).delete_cert_revocation(args.id, actor=actor_of(args))
+        removed = True
+    except NotFound:
+        removed = False
+    if args.json:
+        print_json({"id": args.id, "removed": removed})
+    elif removed:
+        print(f"Lifted revocation {args.id}.")
+    else:
+        print(f"No revocation {args.id}; nothing to do.")
+    return 0
