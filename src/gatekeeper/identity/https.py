@@ -7,12 +7,17 @@ headers, body): when the deadline passes it shuts the socket down, which wakes a
 at once, and the fetch fails as timed out. Redirects are not followed (the URI is configured or
 discovered exactly) and at most ``max_bytes + 1`` body bytes are read.
 
-Not bounded: the host name lookup (``getaddrinfo`` cannot be interrupted); Lambda's resolver
-answers in milliseconds.
+The host name lookup is inside the deadline too: ``getaddrinfo`` cannot be interrupted, so it
+runs in a daemon thread that the fetch stops waiting for (a hung resolver costs a thread, not
+the request). A proxy in the environment is honoured as ``urllib`` and botocore honour it
+(``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``): a Lambda function whose only way out is an
+egress proxy reaches its issuers through a ``CONNECT`` tunnel, TLS still verified end to end
+against the issuer's host name.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -20,8 +25,10 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 _CHUNK: Final = 16_384
 _TLS: Final = ssl.create_default_context()
@@ -57,6 +64,84 @@ class _Watchdog:
         self._timer.cancel()
 
 
+def resolve(host: str, port: int, deadline: float) -> list[tuple[str, int]]:
+    """The addresses of ``host``, or :class:`FetchError` when none come before ``deadline``."""
+    found: list[list[tuple[str, int]] | OSError] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.append([(str(info[4][0]), int(info[4][1])) for info in infos])
+        except OSError as exc:
+            found.append(exc)
+
+    worker = threading.Thread(target=lookup, name="gatekeeper-resolve", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not found:
+        raise FetchError("timed out")
+    result = found[0]
+    if isinstance(result, OSError) or not result:
+        raise FetchError("host name does not resolve")
+    return result
+
+
+def proxy_for(parts: SplitResult) -> SplitResult | None:
+    """The environment's proxy for this URL (``urllib``'s reading of ``*_PROXY``/``NO_PROXY``)."""
+    host = parts.hostname or ""
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxy = urllib.request.getproxies_environment().get(parts.scheme)
+    if not proxy:
+        return None
+    proxied = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if proxied.scheme != "http" or not proxied.hostname:
+        raise FetchError("proxy must be an http:// URL")
+    return proxied
+
+
+def _connection(
+    parts: SplitResult, proxy: SplitResult | None, timeout: float
+) -> tuple[http.client.HTTPConnection, str, int]:
+    """The connection, the host to resolve and its port: the proxy's when there is one."""
+    host, port = str(parts.hostname), parts.port or (443 if parts.scheme == "https" else 80)
+    via_host, via_port = (str(proxy.hostname), proxy.port or 8080) if proxy else (host, port)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(via_host, via_port, timeout=timeout, context=_TLS)
+        if proxy is not None:  # CONNECT host:port, then TLS with the issuer's host name
+            connection.set_tunnel(host, port, headers=_proxy_auth(proxy))
+    else:
+        connection = http.client.HTTPConnection(via_host, via_port, timeout=timeout)
+    return connection, via_host, via_port
+
+
+def _connector(addresses: list[tuple[str, int]], deadline: float) -> Callable[..., socket.socket]:
+    """Connects to the first address that answers (as ``socket.create_connection`` goes down
+    ``getaddrinfo``'s list), never past ``deadline``."""
+
+    def connect(_address: object, timeout: float, _source: object = None) -> socket.socket:
+        last = OSError("no address answered")
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return socket.create_connection(address, min(timeout, remaining))
+            except OSError as exc:
+                last = exc
+        raise last
+
+    return connect
+
+
+def _proxy_auth(proxy: SplitResult) -> dict[str, str]:
+    if proxy.username is None:
+        return {}
+    pair = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
 def fetch_json(uri: str, timeout: float, max_bytes: int) -> object:
     """GET ``uri`` and return its JSON; :class:`FetchError` on any failure, within ``timeout``.
 
@@ -69,24 +154,24 @@ def fetch_json(uri: str, timeout: float, max_bytes: int) -> object:
         raise FetchError("URI must be an absolute http or https URL")
     deadline = time.monotonic() + timeout
     try:
-        port = parts.port
+        parts.port  # noqa: B018 - parsing it raises ValueError on a bad port
     except ValueError:
         raise FetchError("URI has an invalid port") from None
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.hostname, port, timeout=timeout, context=_TLS
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    proxy = proxy_for(parts)
+    connection, via_host, via_port = _connection(parts, proxy, timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    watchdog = _Watchdog(connection, timeout)
+    headers = {"Accept": "application/json", "User-Agent": "gatekeeper"}
+    if proxy is not None and parts.scheme == "http":  # a plain request goes to the proxy whole
+        target = parts._replace(fragment="").geturl()
+        headers.update(_proxy_auth(proxy))
+    addresses = resolve(via_host, via_port, deadline)
+    # http.client's own hook for opening its socket: to the addresses resolved in time
+    connection._create_connection = _connector(addresses, deadline)  # type: ignore[attr-defined]
+    watchdog = _Watchdog(connection, max(0.0, deadline - time.monotonic()))
     try:
         connection.connect()
         watchdog.check()
-        connection.request(
-            "GET", target, headers={"Accept": "application/json", "User-Agent": "gatekeeper"}
-        )
+        connection.request("GET", target, headers=headers)
         response = connection.getresponse()
         watchdog.check()
         if response.status != 200:

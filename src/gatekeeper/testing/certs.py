@@ -96,6 +96,28 @@ def issue_client_cert(
     return Issued(builder.sign(ca.key, hashes.SHA256()), key)
 
 
+def issue_server_cert(ca: Issued, host: str, *, now: float) -> Issued:
+    """A TLS server certificate for ``host`` (a DNS name), signed by ``ca``: for local HTTPS
+    endpoints (an issuer behind a proxy) that a client verifies against ``ca``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.fromtimestamp(now - 3600, dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(host, "Gatekeeper Tests"))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Issued(cert, key)
+
+
 def client_cert_block(issued: Issued) -> dict[str, Any]:
     """``clientCert`` as API Gateway passes it to an authorizer."""
     cert = issued.cert
