@@ -70,6 +70,7 @@ def snapshot_of(access: AccessFile, *, version: int = 0) -> ConfigSnapshot:
         claim_mappings=access.claim_mappings or (),
         apis=access.apis or (),
         limits=access.limits or (),
+        cert_mappings=access.cert_mappings or (),
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper import cli
 from gatekeeper.admin import access_file
@@ -30,6 +31,9 @@ CHANGES = {
     ("usage", "reset"),
     ("block", "add"),
     ("block", "remove"),
+    ("certs", "map"),
+    ("certs", "revoke"),
+    ("signing-keys", "add"),
 }
 
 
@@ -483,3 +487,43 @@ def test_a_key_prefix_the_authorizer_would_refuse_mints_nothing(
     )
     assert code == 1 and "invalid API key prefix 'GK-bad'" in err
     assert json.loads(run(capsys, "keys", "list", "--json")[1]) == []
+
+
+def test_certificate_rules_are_managed_by_the_file_and_credentials_never_are(
+    dynamodb: DynamoDBClient, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from gatekeeper.testing.signing import public_pem
+
+    code, out, _ = run(capsys, "policy", "apply", "-f", str(SAMPLE))
+    assert code == 0
+    assert "+ create cert_mapping san=URI:spiffe://example.com/orders (issuer: CN=Example" in out
+    store = DynamoConfigStore(dynamodb, TABLE)
+    [rule] = store.load_snapshot().cert_mappings
+    assert rule.principal_id == "svc:orders" and rule.roles == ("orders-clerk",)
+    # credentials and revocations made from the CLI are not the file's to manage
+    pub = tmp_path / "caller.pub"
+    pub.write_text(public_pem(Ed25519PrivateKey.generate()))
+    assert run(capsys, "signing-keys", "add", "k1", "--public-key", str(pub),
+               "--principal", "svc:x")[0] == 0  # fmt: skip
+    assert run(capsys, "certs", "revoke", "--fingerprint", "ab" * 32)[0] == 0
+    # a rule made outside the file, in a section the file manages, is planned for deletion
+    assert run(capsys, "certs", "map", "--fingerprint", "cd" * 32, "--principal", "svc:y")[0] == 0
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(SAMPLE))
+    assert f"- delete cert_mapping fingerprint={'cd' * 32} (issuer: any)" in out
+    assert "signing" not in out and "revocation" not in out
+    assert run(capsys, "policy", "apply", "-f", str(SAMPLE), "--yes")[0] == 0
+    snapshot = store.load_snapshot()
+    assert [m.principal_id for m in snapshot.cert_mappings] == ["svc:orders"]
+    assert list(snapshot.signing_keys) == ["k1"] and len(snapshot.cert_revocations) == 1
+    # a file without the section leaves the rules alone; an unknown role is refused
+    only_roles = tmp_path / "roles.yaml"
+    only_roles.write_text(SAMPLE.read_text().split("\ncert_mappings:")[0] + "\n")
+    code, out, _ = run(capsys, "policy", "plan", "-f", str(only_roles))
+    assert code == 0 and "cert_mapping" not in out
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text(
+        "roles: {r: {}}\ncert_mappings: [{match: san, value: 'DNS:a', principal_id: p, "
+        "roles: [ghost]}]\n"
+    )
+    code, _, err = run(capsys, "policy", "plan", "-f", str(ghost))
+    assert code == 1 and "cert_mappings: unknown role 'ghost'" in err

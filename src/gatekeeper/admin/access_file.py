@@ -1,8 +1,11 @@
-"""The declarative access file (``access.yaml``): roles, assignments, claim mappings, APIs, limits.
+"""The declarative access file (``access.yaml``): roles, assignments, claim mappings, APIs, limits,
+client-certificate mapping rules.
 
 A section that is present is managed completely (items stored but not in the file are deleted
-by ``policy apply``); a section that is absent is left alone. API keys are never in the file:
-they hold secrets and are managed with ``gatekeeper keys``.
+by ``policy apply``); a section that is absent is left alone. Credentials are never in the file:
+API keys hold secrets (``gatekeeper keys``), and request-signing keys and certificate
+revocations are operational, changed at once in an incident (``gatekeeper signing-keys``,
+``gatekeeper certs revoke``) where a file applied later must not undo them.
 
 :func:`render` is canonical (sorted, defaults omitted), so ``policy export`` of an applied file
 reproduces it byte for byte when the file is itself canonical (as ``examples/access.yaml`` is).
@@ -16,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gatekeeper.identity.mtls import CertMapping
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import (
     ApiRoutes,
@@ -53,6 +57,9 @@ class AccessFile(BaseModel):
     claim_mappings: tuple[ClaimMapping, ...] | None = None
     apis: tuple[ApiRoutes, ...] | None = None
     limits: tuple[LimitRule, ...] | None = None
+    cert_mappings: tuple[CertMapping, ...] | None = Field(
+        default=None, description="Client-certificate (mTLS) mapping rules."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AccessFile:
@@ -63,12 +70,14 @@ class AccessFile(BaseModel):
         _unique("claim_mappings", ((m.issuer, m.claim, m.value) for m in self.claim_mappings or ()))
         _unique("apis", ((a.api_id, a.stage) for a in self.apis or ()))
         _unique("limits", (r.rule_id for r in self.limits or ()))
+        _unique("cert_mappings", ((m.match, m.value) for m in self.cert_mappings or ()))
         if self.roles is not None:
             known = set(self.roles)
             refs = [
                 *(("assignments", r) for a in self.assignments or () for r in a.roles),
                 *(("claim_mappings", r) for m in self.claim_mappings or () for r in m.roles),
                 *(("limits", r.role) for r in self.limits or () if r.role),
+                *(("cert_mappings", r) for m in self.cert_mappings or () for r in m.roles),
             ]
             for section, name in refs:
                 if name not in known:
@@ -93,8 +102,11 @@ def from_models(
     claim_mappings: Iterable[ClaimMapping],
     apis: Iterable[ApiRoutes],
     limits: Iterable[LimitRule],
+    cert_mappings: Iterable[CertMapping] = (),
 ) -> AccessFile:
-    """Canonical order: everything sorted by its key."""
+    """Canonical order: everything sorted by its key. Certificate rules appear only when there
+    are some (a file written before mTLS existed round-trips unchanged)."""
+    certs = tuple(sorted(cert_mappings, key=lambda m: (m.match, m.value)))
     return AccessFile(
         roles={
             r.name: RoleSpec(**r.model_dump(exclude={"name"}))
@@ -106,6 +118,7 @@ def from_models(
         ),
         apis=tuple(sorted(apis, key=lambda a: (a.api_id, a.stage))),
         limits=tuple(sorted(limits, key=lambda r: r.rule_id)),
+        cert_mappings=certs or None,
     )
 
 
@@ -159,6 +172,7 @@ SECTIONS: dict[str, str] = {
     "claim_mappings": "claim_mapping",
     "apis": "api",
     "limits": "limit",
+    "cert_mappings": "cert_mapping",
 }
 """Section of the file -> the resource type of its items in a plan."""
 

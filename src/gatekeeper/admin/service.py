@@ -862,6 +862,7 @@ class AdminService:
             claim_mappings=[ClaimMapping.model_validate_json(d) for d in docs("CLAIMMAP", [])],
             apis=[ApiRoutes.model_validate_json(d) for d in docs("API", [])],
             limits=[LimitRule.model_validate_json(d) for d in docs("LIMIT", [])],
+            cert_mappings=[CertMapping.model_validate_json(d) for d in docs("CERTMAP", [])],
         )
 
     def plan(self, wanted: AccessFile, *, owners: Mapping[ItemKey, str] | None = None) -> Plan:
@@ -928,6 +929,17 @@ class AdminService:
                     "limit",
                     lambda k: k[0] == tables.RBAC_PK and k[1].startswith(tables.LIMIT_PREFIX),
                     [(r.rule_id, tables.limit_key(r.rule_id), r) for r in wanted.limits],
+                )
+            )
+        if wanted.cert_mappings is not None:
+            sections.append(
+                (
+                    "cert_mapping",
+                    lambda k: k[0] == tables.RBAC_PK and k[1].startswith(tables.CERTMAP_PREFIX),
+                    [
+                        (cert_mapping_id(m), tables.cert_mapping_key(m.key), m)
+                        for m in wanted.cert_mappings
+                    ],
                 )
             )
         puts: list[Change] = []
@@ -1015,6 +1027,8 @@ def _resource_id(resource_type: str, stored: StoredDoc) -> str:
         case "api":
             api = ApiRoutes.model_validate_json(stored.doc)
             return f"{api.api_id}/{api.stage}"
+        case "cert_mapping":
+            return cert_mapping_id(CertMapping.model_validate_json(stored.doc))
     return stored.sk.removeprefix(tables.LIMIT_PREFIX)
 
 
@@ -1024,6 +1038,7 @@ def _check_references(wanted: AccessFile, roles: dict[str, Role]) -> None:
         *(("assignments", r) for a in wanted.assignments or () for r in a.roles),
         *(("claim_mappings", r) for m in wanted.claim_mappings or () for r in m.roles),
         *(("limits", r.role) for r in wanted.limits or () if r.role),
+        *(("cert_mappings", r) for m in wanted.cert_mappings or () for r in m.roles),
     ]
     for section, name in refs:
         if name not in roles:

@@ -152,6 +152,13 @@ def _label(change: Change) -> str:
         if doc:
             m = ClaimMapping.model_validate_json(doc)
             return f"{m.claim}={m.value} (issuer: {m.issuer or 'any'})"
+    if change.resource_type == "cert_mapping":
+        from gatekeeper.identity.mtls import CertMapping
+
+        doc = change.after or change.before
+        if doc:
+            c = CertMapping.model_validate_json(doc)
+            return f"{c.match}={c.value} (issuer: {c.issuer_dn or 'any'})"
     return change.resource_id
 
 

@@ -107,6 +107,7 @@ def _seed(access: AccessFile, demo: bool) -> tuple[Any, ...]:
         *(access.apis or ()),
         *(access.assignments or ()),
         *(access.limits or ()),
+        *(access.cert_mappings or ()),
     ]
     if demo:
         items.append(demo_limit())
