@@ -145,6 +145,13 @@ class GatekeeperAuthorizer(Construct):
     A TOKEN authorizer receives only the token: it never sees the tenant header. With a TTL > 0
     and a tenant header configured, :meth:`token_authorizer` raises :class:`UnsafeCachingError`;
     use :meth:`request_authorizer` instead.
+
+    ``client_certificates`` (the function runs with ``GATEKEEPER_MTLS=true``): the client
+    certificate cannot be part of API Gateway's cache key, so a cached answer would be reused
+    for another certificate on the same token, defeating certificate-bound tokens (RFC 8705)
+    and revocations. With it, a TTL > 0 raises :class:`UnsafeCachingError`. (Signed requests
+    need TTL 0 as well, but fail closed without it: API Gateway refuses a request without an
+    ``Authorization`` header before the authorizer runs.)
     """
 
     def __init__(
@@ -159,6 +166,7 @@ class GatekeeperAuthorizer(Construct):
         websocket_identity_sources: Sequence[str] | None = None,
         config_table: dynamodb.ITable | None = None,
         config_key: kms.IKey | None = None,
+        client_certificates: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = function
@@ -166,6 +174,14 @@ class GatekeeperAuthorizer(Construct):
         ttl = int(self.results_cache_ttl.to_seconds())
         if ttl > MAX_TTL_SECONDS:
             raise ValueError("API Gateway caches authorizer results for at most 3600 s")
+        if client_certificates and ttl > 0:
+            raise UnsafeCachingError(
+                f"{self.node.path}: with client certificates (mTLS) the cache key cannot hold "
+                f"the certificate, so with a cache TTL of {ttl} s a cached answer would be reused "
+                "for another certificate presenting the same token (certificate-bound tokens "
+                "and revocations bypassed). Use a results_cache_ttl of 0."
+            )
+        self.client_certificates = client_certificates
         self.tenant_header = tenant_header.strip() if tenant_header else None
         if tenant_header_in_cache_key and not self.tenant_header:
             raise ValueError("tenant_header_in_cache_key needs a tenant_header")

@@ -255,6 +255,9 @@ class GatekeeperStack(Stack):
             tenant_header=cfg.tenant_header,
             config_table=self.config_table,
             config_key=self.data_key,
+            # pydantic's reading of the flag (gatekeeper.config.Settings.mtls)
+            client_certificates=cfg.extra_authorizer_env.get("GATEKEEPER_MTLS", "").lower()
+            in ("1", "true", "yes", "on", "t", "y"),
         )
         self.admin_api = AdminApi(self, "AdminApi", function=self.admin_fn, key=self.data_key)
         self.demo_rest: DemoRestApi | None = None
