@@ -36,6 +36,13 @@ ISSUER = "https://login.example.com/"
 AUDIENCE = "orders-api"
 TABLE = "gatekeeper-test-config"
 COUNTERS = "gatekeeper-test-counters"
+LOCAL_FETCH_TIMEOUT = 5.0
+"""The JWKS/discovery timeout of tests that fetch from 127.0.0.1 and are not about timeouts:
+generous, because the suite must pass under CPU contention (tools/stress-suite), where a 0.5 s
+deadline for a local fetch once was not enough."""
+FAST = 3.0
+"""Wall-time bound of a "fails fast" check (a deadline of a fraction of a second against a
+server or resolver that would take 10 s or more): loose enough for a contended machine."""
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +80,15 @@ def dynamodb() -> Iterator[DynamoDBClient]:
 
 
 def issuer_settings(jwks_uri: str) -> list[dict[str, Any]]:
-    return [{"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks_uri}]
+    return [
+        {
+            "name": "corp",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "jwks_uri": jwks_uri,
+            "jwks_timeout_seconds": LOCAL_FETCH_TIMEOUT,
+        }
+    ]
 
 
 @dataclass

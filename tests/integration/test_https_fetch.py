@@ -21,6 +21,7 @@ from gatekeeper.identity import https
 from gatekeeper.identity.https import FetchError, fetch_json
 from gatekeeper.testing import LocalJwksServer, public_jwks, rsa_key
 from gatekeeper.testing.certs import Issued, issue_server_cert, make_ca
+from tests.conftest import FAST
 
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 DOCUMENT = {"keys": [{"kty": "oct", "kid": "x"}]}
@@ -182,7 +183,7 @@ def test_a_hanging_resolver_costs_the_deadline_not_more(monkeypatch: pytest.Monk
     started = time.monotonic()
     with pytest.raises(FetchError, match="timed out"):
         fetch_json("https://idp.example.test/.well-known/jwks.json", 0.5, 65_536)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < FAST
     release.set()
 
 
