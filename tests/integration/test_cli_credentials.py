@@ -168,10 +168,27 @@ def test_a_fingerprint_rule_from_a_certificate_file_and_a_serial_revocation(
     assert decide(world, cert_request(client))[1] == "client_certificate_revoked"
 
 
+def test_a_serial_is_hex_as_openssl_prints_it_even_when_all_digits(
+    world: World, ca: Issued, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spiffe = x509.UniformResourceIdentifier("spiffe://example.com/orders")
+    cert = issue_client_cert(ca, "digits", now=world.clock(), sans=(spiffe,), serial=0x1234)
+    code, _ = gk(capsys, "certs", "map", "--san", SPIFFE, "--principal", "svc:orders",
+                 "--tenant", "acme", "--role", "orders-reader")  # fmt: skip
+    assert code == 0
+    assert decide(world, cert_request(cert))[0] == "allow"
+    code, _ = gk(capsys, "certs", "revoke", "--issuer-dn", ca.subject_dn, "--serial", "serial=1234")
+    assert code == 0
+    assert decide(world, cert_request(cert))[1] == "client_certificate_revoked"
+    with pytest.raises(SystemExit) as usage:  # argparse: exit 2 with the usage line
+        gk(capsys, "certs", "revoke", "--issuer-dn", ca.subject_dn, "--serial", "12zz")
+    assert usage.value.code == 2 and "hex digits" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--san", "spiffe://no-kind", "--principal", "p"], "a SAN is DNS:"),
+        (["--san", "spiffe://no-kind", "--principal", "p"], "--san: a SAN is DNS:"),
         (["--fingerprint", "abc", "--principal", "p"], "64 hex digits"),
         (["--subject-dn", "CN=x", "--principal", "p", "--role", "nope"], "unknown role(s): nope"),
     ],

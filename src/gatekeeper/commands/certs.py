@@ -8,6 +8,8 @@ Both live in the config table and reach warm authorizers within the config refre
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from gatekeeper.admin.models import CertMappingView, CertRevocationView
 
 MAPPING_COLUMNS = ("id", "match", "value", "principal_id", "tenant", "roles", "issuer_dn")
-REVOCATION_COLUMNS = ("id", "fingerprint", "issuer_dn", "serial_number", "reason", "revoked_at")
+REVOCATION_COLUMNS = ("id", "issuer_dn", "serial_number", "reason", "revoked_at")  # id: sha256-<fp>
 
 
 def register(commands: Any) -> None:
@@ -71,7 +73,11 @@ def register(commands: Any) -> None:
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--cert", type=Path, metavar="PEM", help="this certificate")
     which.add_argument("--fingerprint", help="a certificate's SHA-256, hex")
-    which.add_argument("--serial", help="serial number, hex or decimal (with --issuer-dn)")
+    which.add_argument(
+        "--serial",
+        type=hex_serial,
+        help="serial number in hex, as `openssl x509 -noout -serial` prints it (with --issuer-dn)",
+    )
     revoke.add_argument("--issuer-dn", help="issuer DN, RFC 4514 (with --serial)")
     revoke.add_argument("--reason", default="", help="why (kept with the revocation)")
     revoke.set_defaults(func=run_revoke)
@@ -84,6 +90,29 @@ def register(commands: Any) -> None:
     )
     unrevoke.add_argument("id", help="the revocation's id (certs revocations)")
     unrevoke.set_defaults(func=run_unrevoke)
+
+
+def hex_serial(text: str) -> str:
+    """A serial number as OpenSSL and CRLs print it: hex, always (``1234`` is 0x1234, where the
+    stored form would read digits alone as decimal); ``serial=`` and colons are allowed."""
+    digits = text.strip().removeprefix("serial=").replace(":", "").lower().removeprefix("0x")
+    if not digits or any(c not in "0123456789abcdef" for c in digits) or len(digits) > 64:
+        raise argparse.ArgumentTypeError("hex digits, as openssl x509 -noout -serial prints them")
+    return f"0x{digits}"
+
+
+@contextmanager
+def _named(flag: str) -> Iterator[None]:
+    """A rule the model refuses as a whole (no field in pydantic's location) names the option."""
+    from pydantic import ValidationError
+
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["loc"]:
+            raise
+        raise UsageError(f"{flag}: {str(first['msg']).removeprefix('Value error, ')}") from None
 
 
 def fingerprint_of(path: Path) -> str:
@@ -113,23 +142,24 @@ def run_map(args: argparse.Namespace) -> int:
     from gatekeeper.identity.mtls import CertMapping
 
     if args.cert is not None:
-        match, value = "fingerprint", fingerprint_of(args.cert)
+        match, value, flag = "fingerprint", fingerprint_of(args.cert), "--cert"
     elif args.fingerprint is not None:
-        match, value = "fingerprint", args.fingerprint
+        match, value, flag = "fingerprint", args.fingerprint, "--fingerprint"
     elif args.san is not None:
-        match, value = "san", args.san
+        match, value, flag = "san", args.san, "--san"
     else:
-        match, value = "subject_dn", args.subject_dn
-    rule = CertMapping(
-        match=match,
-        value=value,
-        principal_id=args.principal,
-        tenant=args.tenant,
-        roles=tuple(args.role),
-        scopes=tuple(args.scope),
-        issuer_dn=args.issuer_dn,
-        description=args.description,
-    )
+        match, value, flag = "subject_dn", args.subject_dn, "--subject-dn"
+    with _named(flag):
+        rule = CertMapping(
+            match=match,
+            value=value,
+            principal_id=args.principal,
+            tenant=args.tenant,
+            roles=tuple(args.role),
+            scopes=tuple(args.scope),
+            issuer_dn=args.issuer_dn,
+            description=args.description,
+        )
     service = build_service(args)
     mid = cert_mapping_id(rule)
     if args.replace:
@@ -178,11 +208,13 @@ def run_revoke(args: argparse.Namespace) -> int:
     if args.cert is not None:
         revocation = CertRevocation(fingerprint=fingerprint_of(args.cert), reason=args.reason)
     elif args.fingerprint is not None:
-        revocation = CertRevocation(fingerprint=args.fingerprint, reason=args.reason)
+        with _named("--fingerprint"):
+            revocation = CertRevocation(fingerprint=args.fingerprint, reason=args.reason)
     else:
-        revocation = CertRevocation(
-            issuer_dn=args.issuer_dn, serial_number=args.serial, reason=args.reason
-        )
+        with _named("--serial"):
+            revocation = CertRevocation(
+                issuer_dn=args.issuer_dn, serial_number=args.serial, reason=args.reason
+            )
     view, created = build_service(args).revoke_cert(revocation, actor=actor_of(args))
     if args.json:
         print_json({**view.model_dump(mode="json"), "created": created})
