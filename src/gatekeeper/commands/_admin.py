@@ -401,6 +401,43 @@ def actor_of(args: argparse.Namespace) -> Actor:
 
 
 # --- output -----------------------------------------------------------------------------------
+def print_list(
+    args: argparse.Namespace,
+    views: Sequence[Any],
+    columns: Sequence[str],
+    row: Callable[[Any], Sequence[object]],
+) -> int:
+    """A list command's answer: the models as JSON with ``--json``, else a table of ``row``s."""
+    if args.json:
+        print_json([v.model_dump(mode="json") for v in views])
+    else:
+        print_table([row(v) for v in views], columns)
+    return 0
+
+
+def remove_once(
+    args: argparse.Namespace,
+    remove: Callable[[], object],
+    key: dict[str, str],
+    done: str,
+    absent: str,
+) -> int:
+    """A remove command's answer: removing what is not there is no error (as revoking twice is
+    not), it says so."""
+    from gatekeeper.admin.errors import NotFound
+
+    try:
+        remove()
+        removed = True
+    except NotFound:
+        removed = False
+    if args.json:
+        print_json({**key, "removed": removed})
+    else:
+        print(done if removed else absent)
+    return 0
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 

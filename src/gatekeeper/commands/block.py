@@ -13,7 +13,8 @@ from gatekeeper.commands._admin import (
     common_options,
     duration,
     print_json,
-    print_table,
+    print_list,
+    remove_once,
     when,
 )
 
@@ -63,26 +64,15 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     service = build_service(args)
     rows = all_pages(lambda cursor: service.list_blocks(limit=100, cursor=cursor))
-    if args.json:
-        print_json([b.model_dump(mode="json") for b in rows])
-    else:
-        print_table([(b.ip, when(b.until), b.reason, b.active) for b in rows], COLUMNS)
-    return 0
+    return print_list(args, rows, COLUMNS, lambda b: (b.ip, when(b.until), b.reason, b.active))
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from gatekeeper.admin.errors import NotFound
-
     service = build_service(args)
-    try:
-        service.remove_block(args.ip, actor=actor_of(args))
-        removed = True
-    except NotFound:  # removing twice is not an error (like revoking a key twice)
-        removed = False
-    if args.json:
-        print_json({"ip": args.ip, "removed": removed})
-    elif removed:
-        print(f"Removed the block on {args.ip}.")
-    else:
-        print(f"No block on {args.ip}; nothing to remove.")
-    return 0
+    return remove_once(
+        args,
+        lambda: service.remove_block(args.ip, actor=actor_of(args)),
+        {"ip": args.ip},
+        f"Removed the block on {args.ip}.",
+        f"No block on {args.ip}; nothing to remove.",
+    )

@@ -21,7 +21,9 @@ from gatekeeper.commands._admin import (
     change_options,
     common_options,
     print_json,
+    print_list,
     print_table,
+    remove_once,
     when,
 )
 
@@ -178,26 +180,18 @@ def run_map(args: argparse.Namespace) -> int:
 def run_mappings(args: argparse.Namespace) -> int:
     service = build_service(args)
     views = all_pages(lambda cursor: service.list_cert_mappings(limit=100, cursor=cursor))
-    if args.json:
-        print_json([v.model_dump(mode="json") for v in views])
-    else:
-        print_table([_mapping_row(v) for v in views], MAPPING_COLUMNS)
-    return 0
+    return print_list(args, views, MAPPING_COLUMNS, _mapping_row)
 
 
 def run_unmap(args: argparse.Namespace) -> int:
-    from gatekeeper.admin.errors import NotFound
-
-    try:
-        build_service(args).delete_cert_mapping(args.id, if_match=None, actor=actor_of(args))
-        removed = True
-    except NotFound:  # removing twice is not an error (like block remove)
-        removed = False
-    if args.json:
-        print_json({"id": args.id, "removed": removed})
-    else:
-        print(f"Deleted mapping {args.id}." if removed else f"No mapping {args.id}; nothing to do.")
-    return 0
+    service = build_service(args)
+    return remove_once(
+        args,
+        lambda: service.delete_cert_mapping(args.id, if_match=None, actor=actor_of(args)),
+        {"id": args.id},
+        f"Deleted mapping {args.id}.",
+        f"No mapping {args.id}; nothing to do.",
+    )
 
 
 def run_revoke(args: argparse.Namespace) -> int:
@@ -228,25 +222,15 @@ def run_revoke(args: argparse.Namespace) -> int:
 def run_revocations(args: argparse.Namespace) -> int:
     service = build_service(args)
     views = all_pages(lambda cursor: service.list_cert_revocations(limit=100, cursor=cursor))
-    if args.json:
-        print_json([v.model_dump(mode="json") for v in views])
-    else:
-        print_table([_revocation_row(v) for v in views], REVOCATION_COLUMNS)
-    return 0
+    return print_list(args, views, REVOCATION_COLUMNS, _revocation_row)
 
 
 def run_unrevoke(args: argparse.Namespace) -> int:
-    from gatekeeper.admin.errors import NotFound
-
-    try:
-        build_service(args).delete_cert_revocation(args.id, actor=actor_of(args))
-        removed = True
-    except NotFound:
-        removed = False
-    if args.json:
-        print_json({"id": args.id, "removed": removed})
-    elif removed:
-        print(f"Lifted revocation {args.id}.")
-    else:
-        print(f"No revocation {args.id}; nothing to do.")
-    return 0
+    service = build_service(args)
+    return remove_once(
+        args,
+        lambda: service.delete_cert_revocation(args.id, actor=actor_of(args)),
+        {"id": args.id},
+        f"Lifted revocation {args.id}.",
+        f"No revocation {args.id}; nothing to do.",
+    )

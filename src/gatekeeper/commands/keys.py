@@ -16,6 +16,7 @@ from gatekeeper.commands._admin import (
     duration,
     key_prefix_option,
     print_json,
+    print_list,
     print_table,
     when,
 )
@@ -108,11 +109,7 @@ def run_create(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     service = build_service(args)
     views = all_pages(lambda cursor: service.list_keys(limit=100, cursor=cursor))
-    if args.json:
-        print_json([v.model_dump(mode="json") for v in views])
-    else:
-        print_table([_row(v) for v in views], COLUMNS)
-    return 0
+    return print_list(args, views, COLUMNS, _row)
 
 
 def run_revoke(args: argparse.Namespace) -> int:

@@ -20,7 +20,9 @@ from gatekeeper.commands._admin import (
     common_options,
     duration,
     print_json,
+    print_list,
     print_table,
+    remove_once,
     when,
 )
 
@@ -135,11 +137,7 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     service = build_service(args)
     views = all_pages(lambda cursor: service.list_signing_keys(limit=100, cursor=cursor))
-    if args.json:
-        print_json([v.model_dump(mode="json") for v in views])
-    else:
-        print_table([_row(v) for v in views], COLUMNS)
-    return 0
+    return print_list(args, views, COLUMNS, _row)
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -164,17 +162,11 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from gatekeeper.admin.errors import NotFound
-
-    try:
-        build_service(args).delete_signing_key(args.key_id, if_match=None, actor=actor_of(args))
-        removed = True
-    except NotFound:
-        removed = False
-    if args.json:
-        print_json({"key_id": args.key_id, "removed": removed})
-    elif removed:
-        print(f"Deleted signing key {args.key_id}.")
-    else:
-        print(f"No signing key {args.key_id}; nothing to do.")
-    return 0
+    service = build_service(args)
+    return remove_once(
+        args,
+        lambda: service.delete_signing_key(args.key_id, if_match=None, actor=actor_of(args)),
+        {"key_id": args.key_id},
+        f"Deleted signing key {args.key_id}.",
+        f"No signing key {args.key_id}; nothing to do.",
+    )
