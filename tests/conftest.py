@@ -28,6 +28,7 @@ from gatekeeper.store import tables
 from gatekeeper.store.config_store import DynamoConfigStore
 from gatekeeper.testing import LocalJwksServer, SigningKey, claims_for, mint, public_jwks, rsa_key
 from gatekeeper.testing.sample_access import SampleKeys, seed
+from tests.published_events import REQUIRE_ENV, SamEvents, Unobtainable, sam_cli_wheel
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -200,3 +201,15 @@ def dynalite_endpoint() -> Iterator[str]:
     port = _free_port()
     with _server([str(binary), "--port", str(port)], port, "dynalite") as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def sam() -> SamEvents:
+    """AWS's published sample events (the aws-sam-cli wheel's templates), downloaded once like
+    dynalite (CI must not skip)."""
+    try:
+        return SamEvents(sam_cli_wheel())
+    except Unobtainable as exc:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{exc} ({REQUIRE_ENV} is set)")
+        pytest.skip(f"AWS's published sample events are not available offline: {exc}")

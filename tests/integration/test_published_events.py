@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,20 +40,9 @@ from gatekeeper.testing import LocalJwksServer
 from gatekeeper.testing.lambda_context import LocalLambdaContext
 from tests.conftest import TABLE, World, issuer_settings
 from tests.integration.test_handler import audit_lines, load_handler
-from tests.published_events import REQUIRE_ENV, SamEvents, Unobtainable, sam_cli_wheel
+from tests.published_events import SamEvents
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def sam() -> SamEvents:
-    """The aws-sam-cli wheel's templates, downloaded once like dynalite (CI must not skip)."""
-    try:
-        return SamEvents(sam_cli_wheel())
-    except Unobtainable as exc:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{exc} ({REQUIRE_ENV} is set)")
-        pytest.skip(f"AWS's published sample events are not available offline: {exc}")
 
 
 def test_samples_render_as_sam_generate_event_does(sam: SamEvents) -> None:
