@@ -317,6 +317,14 @@ def test_cert_mappings_are_created_once_and_name_their_field(admin: Admin) -> No
     )
     assert moved.status == 422 and moved.error_field() == "value"
     assert admin("GET", "/cert-mappings/not-an-id").status == 404
+    openssl_style = admin(
+        "POST", "/cert-mappings", body={**body, "value": "ef" * 32, "issuer_dn": "CN = CA, O = X"}
+    )
+    assert openssl_style.status == 422 and openssl_style.error_field() == "issuer_dn"
+    by_oid = admin(
+        "POST", "/cert-revocations", body={"issuer_dn": "O=X,2.5.4.3=CA", "serial_number": "1"}
+    )  # parses, but is not how the authorizer prints it
+    assert by_oid.status == 422 and "write it as 'O=X,CN=CA'" in by_oid.body["error"]["message"]
     assert [e.action for e in admin.audit.events] == ["create"]
 
 

@@ -527,3 +527,9 @@ def test_certificate_rules_are_managed_by_the_file_and_credentials_never_are(
     )
     code, _, err = run(capsys, "policy", "plan", "-f", str(ghost))
     assert code == 1 and "cert_mappings: unknown role 'ghost'" in err
+    openssl_style = tmp_path / "dn.yaml"
+    openssl_style.write_text(
+        "cert_mappings: [{match: subject_dn, value: 'CN = svc, O = Example', principal_id: p}]\n"
+    )
+    code, _, err = run(capsys, "policy", "plan", "-f", str(openssl_style))
+    assert code == 1 and "not an RFC 4514 DN" in err

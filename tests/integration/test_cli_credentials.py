@@ -169,15 +169,28 @@ def test_a_fingerprint_rule_from_a_certificate_file_and_a_serial_revocation(
 
 
 def test_a_serial_is_hex_as_openssl_prints_it_even_when_all_digits(
-    world: World, ca: Issued, capsys: pytest.CaptureFixture[str]
+    world: World, ca: Issued, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     spiffe = x509.UniformResourceIdentifier("spiffe://example.com/orders")
     cert = issue_client_cert(ca, "digits", now=world.clock(), sans=(spiffe,), serial=0x1234)
-    code, _ = gk(capsys, "certs", "map", "--san", SPIFFE, "--principal", "svc:orders",
-                 "--tenant", "acme", "--role", "orders-reader")  # fmt: skip
+    code, _ = gk(
+        capsys,
+        "certs",
+        "map",
+        "--san",
+        SPIFFE,
+        "--principal",
+        "svc:orders",
+        "--tenant",
+        "acme",
+        "--role",
+        "orders-reader",
+    )
     assert code == 0
     assert decide(world, cert_request(cert))[0] == "allow"
-    code, _ = gk(capsys, "certs", "revoke", "--issuer-dn", ca.subject_dn, "--serial", "serial=1234")
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_text(ca.pem)  # the issuer by its certificate: no DN to type
+    code, _ = gk(capsys, "certs", "revoke", "--issuer-cert", str(ca_pem), "--serial", "serial=1234")
     assert code == 0
     assert decide(world, cert_request(cert))[1] == "client_certificate_revoked"
     with pytest.raises(SystemExit) as usage:  # argparse: exit 2 with the usage line
@@ -201,6 +214,40 @@ def test_bad_mapping_input_is_one_line_and_nothing_is_stored(
     assert gk(capsys, "certs", "mappings", "--json", change=False) == (0, "[]\n")
 
 
+def test_a_dn_in_openssl_default_form_is_refused_not_stored_to_never_match(
+    world: World, ca: Issued, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``openssl x509 -noout -issuer`` prints ``CN = x, O = y``; the authorizer compares RFC 4514
+    (``O=y,CN=x`` here): a rule or revocation with the former would silently never apply."""
+    openssl_default = ", ".join(f"{a.rfc4514_attribute_name} = {a.value}" for a in ca.cert.subject)
+    code, out = gk(
+        capsys,
+        "certs",
+        "map",
+        "--san",
+        SPIFFE,
+        "--principal",
+        "svc:orders",
+        "--issuer-dn",
+        openssl_default,
+    )
+    assert code == 1 and "--issuer-dn: not an RFC 4514 DN" in out and "RFC2253" in out
+    code, out = gk(capsys, "certs", "revoke", "--serial", "1f", "--issuer-dn", openssl_default)
+    assert code == 1 and "--issuer-dn: not an RFC 4514 DN" in out
+    code, out = gk(
+        capsys,
+        "certs",
+        "map",
+        "--subject-dn",
+        "CN = orders, O = Example",
+        "--principal",
+        "svc:orders",
+    )
+    assert code == 1 and "--subject-dn: not an RFC 4514 DN" in out
+    assert gk(capsys, "certs", "mappings", "--json", change=False) == (0, "[]\n")
+    assert gk(capsys, "certs", "revocations", "--json", change=False) == (0, "[]\n")
+
+
 def test_a_file_that_is_not_a_certificate_is_named(
     world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -209,7 +256,7 @@ def test_a_file_that_is_not_a_certificate_is_named(
     code, out = gk(capsys, "certs", "revoke", "--cert", str(bad))
     assert code == 1 and out == f"gatekeeper: error: {bad}: not a PEM certificate\n"
     code, out = gk(capsys, "certs", "revoke", "--serial", "0a")
-    assert code == 1 and "--serial and --issuer-dn go together" in out
+    assert code == 1 and "--serial and --issuer-dn (or --issuer-cert) go together" in out
 
 
 # --- request-signing keys -------------------------------------------------------------------

@@ -58,7 +58,7 @@ from gatekeeper.admin.models import (
 from gatekeeper.admin.settings import check_key_prefix
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.identity.api_keys import ApiKeyRecord, generate_key
-from gatekeeper.identity.mtls import CertMapping, CertRevocation
+from gatekeeper.identity.mtls import CertMapping, CertRevocation, canonical_dn
 from gatekeeper.identity.signatures import (
     SigningKeyRecord,
     key_algorithm_problem,
@@ -646,6 +646,7 @@ class AdminService:
         self, mid: str, mapping: CertMapping, *, if_match: str | None, actor: Actor
     ) -> StoredDoc:
         _match("value", cert_mapping_id(mapping), mid)
+        check_dns(mapping)
         snapshot = self.store.load_snapshot()  # conditional on it: see create_claim_mapping
         self._known_roles(snapshot, mapping.roles, "roles")
         return self._upsert(
@@ -676,6 +677,7 @@ class AdminService:
     ) -> tuple[CertRevocationView, bool]:
         """Revoke a certificate (``revoked_at`` defaults to now); True if newly revoked.
         Revoking again changes nothing, like revoking a key twice."""
+        check_dns(revocation)
         key = tables.cert_revocation_key(revocation.key)
         found = self.store.get_doc(item_key(key))
         if found is not None:
@@ -1066,6 +1068,24 @@ def _depths(roles: dict[str, Role], *, lenient: bool = False) -> dict[str, int]:
 
 def _mapping_view(mapping: ClaimMapping) -> ClaimMappingView:
     return ClaimMappingView(id=mapping_id(mapping), **mapping.model_dump())
+
+
+def check_dns(item: CertMapping | CertRevocation) -> None:
+    """Every DN of a rule or revocation in the form the authorizer compares (a DN in another
+    form would silently never match: a rule that maps nothing, a revocation that revokes
+    nothing)."""
+    fields = {"issuer_dn": item.issuer_dn}
+    if isinstance(item, CertMapping) and item.match == "subject_dn":
+        fields["value"] = item.value
+    for field, dn in fields.items():
+        if dn is None:
+            continue
+        try:
+            canonical = canonical_dn(dn)
+        except ValueError as exc:
+            raise Invalid(f"{field}: {exc}", field=field) from None
+        if canonical != dn:
+            raise Invalid(f"{field}: write it as {canonical!r}", field=field)
 
 
 def _cert_mapping_view(mapping: CertMapping) -> CertMappingView:

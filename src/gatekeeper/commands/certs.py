@@ -48,14 +48,15 @@ def register(commands: Any) -> None:
     by.add_argument("--cert", type=Path, metavar="PEM", help="this certificate (its fingerprint)")
     by.add_argument("--fingerprint", help="a certificate's SHA-256, hex")
     by.add_argument("--san", help="a subject alternative name: DNS:, URI:, email: or IP:<value>")
-    by.add_argument("--subject-dn", help="a subject DN, RFC 4514 (CN=orders-svc,O=Example)")
+    by.add_argument(
+        "--subject-dn",
+        help="a subject DN, RFC 4514 as `openssl x509 -noout -subject -nameopt RFC2253` prints it",
+    )
     mapping.add_argument("--principal", required=True, help="principal id the certificate acts as")
     mapping.add_argument("--tenant", help="tenant of the caller")
     mapping.add_argument("--role", action="append", default=[], help="role (repeatable)")
     mapping.add_argument("--scope", action="append", default=[], help="scope (repeatable)")
-    mapping.add_argument(
-        "--issuer-dn", help="only certificates of this issuer (any trusted CA can issue a name)"
-    )
+    _issuer_options(mapping, "only certificates of this issuer (any trusted CA can issue a name)")
     mapping.add_argument("--description", default="", help="a note")
     mapping.add_argument("--replace", action="store_true", help="replace an existing rule")
     mapping.set_defaults(func=run_map)
@@ -80,7 +81,7 @@ def register(commands: Any) -> None:
         type=hex_serial,
         help="serial number in hex, as `openssl x509 -noout -serial` prints it (with --issuer-dn)",
     )
-    revoke.add_argument("--issuer-dn", help="issuer DN, RFC 4514 (with --serial)")
+    _issuer_options(revoke, "the issuer of the serial number (with --serial)")
     revoke.add_argument("--reason", default="", help="why (kept with the revocation)")
     revoke.set_defaults(func=run_revoke)
 
@@ -92,6 +93,37 @@ def register(commands: Any) -> None:
     )
     unrevoke.add_argument("id", help="the revocation's id (certs revocations)")
     unrevoke.set_defaults(func=run_unrevoke)
+
+
+def _issuer_options(parser: argparse.ArgumentParser, what: str) -> None:
+    issuer = parser.add_mutually_exclusive_group()
+    issuer.add_argument("--issuer-dn", help=f"{what}: its DN, RFC 4514")
+    issuer.add_argument(
+        "--issuer-cert", type=Path, metavar="PEM", help=f"{what}: the CA's certificate"
+    )
+
+
+def issuer_of(args: argparse.Namespace) -> str | None:
+    """The issuer DN exactly as the authorizer compares it: the CA certificate's subject, or a
+    typed DN checked to be RFC 4514 (OpenSSL's default ``CN = x, O = y`` would never match)."""
+    if getattr(args, "issuer_cert", None) is not None:
+        from gatekeeper.errors import InvalidClientCertificate
+        from gatekeeper.identity.mtls import parse_certificate
+
+        try:
+            return parse_certificate(args.issuer_cert.read_text(encoding="utf-8")).subject_dn
+        except InvalidClientCertificate:
+            raise UsageError(f"{args.issuer_cert}: not a PEM certificate") from None
+    return None if args.issuer_dn is None else dn_option("--issuer-dn", args.issuer_dn)
+
+
+def dn_option(flag: str, value: str) -> str:
+    from gatekeeper.identity.mtls import canonical_dn
+
+    try:
+        return canonical_dn(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def hex_serial(text: str) -> str:
@@ -150,7 +182,8 @@ def run_map(args: argparse.Namespace) -> int:
     elif args.san is not None:
         match, value, flag = "san", args.san, "--san"
     else:
-        match, value, flag = "subject_dn", args.subject_dn, "--subject-dn"
+        match, value = "subject_dn", dn_option("--subject-dn", args.subject_dn)
+        flag = "--subject-dn"
     with _named(flag):
         rule = CertMapping(
             match=match,
@@ -159,7 +192,7 @@ def run_map(args: argparse.Namespace) -> int:
             tenant=args.tenant,
             roles=tuple(args.role),
             scopes=tuple(args.scope),
-            issuer_dn=args.issuer_dn,
+            issuer_dn=issuer_of(args),
             description=args.description,
         )
     service = build_service(args)
@@ -197,8 +230,9 @@ def run_unmap(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     from gatekeeper.identity.mtls import CertRevocation
 
-    if (args.serial is None) != (args.issuer_dn is None):
-        raise UsageError("--serial and --issuer-dn go together")
+    issuer = issuer_of(args)
+    if (args.serial is None) != (issuer is None):
+        raise UsageError("--serial and --issuer-dn (or --issuer-cert) go together")
     if args.cert is not None:
         revocation = CertRevocation(fingerprint=fingerprint_of(args.cert), reason=args.reason)
     elif args.fingerprint is not None:
@@ -207,7 +241,7 @@ def run_revoke(args: argparse.Namespace) -> int:
     else:
         with _named("--serial"):
             revocation = CertRevocation(
-                issuer_dn=args.issuer_dn, serial_number=args.serial, reason=args.reason
+                issuer_dn=issuer, serial_number=args.serial, reason=args.reason
             )
     view, created = build_service(args).revoke_cert(revocation, actor=actor_of(args))
     if args.json:

@@ -49,6 +49,18 @@ MatchKind = Literal["fingerprint", "san", "subject_dn"]
 _MATCH_ORDER: Final[tuple[MatchKind, ...]] = ("fingerprint", "san", "subject_dn")
 
 
+def canonical_dn(dn: str) -> str:
+    """``dn`` as the authorizer compares it: RFC 4514, as ``cryptography`` prints a certificate's
+    names (and ``openssl x509 -noout -subject -nameopt RFC2253``). Raises ``ValueError`` for
+    anything else, such as OpenSSL's default ``CN = x, O = y``, which would never match."""
+    try:
+        return x509.Name.from_rfc4514_string(dn.strip()).rfc4514_string()
+    except ValueError:
+        raise ValueError(
+            "not an RFC 4514 DN (print it with `openssl x509 -noout -subject -nameopt RFC2253`)"
+        ) from None
+
+
 class CertMapping(BaseModel):
     """A rule mapping client certificates to a principal (stored in the config table).
 
