@@ -219,7 +219,9 @@ def test_a_dn_in_openssl_default_form_is_refused_not_stored_to_never_match(
 ) -> None:
     """``openssl x509 -noout -issuer`` prints ``CN = x, O = y``; the authorizer compares RFC 4514
     (``O=y,CN=x`` here): a rule or revocation with the former would silently never apply."""
-    openssl_default = ", ".join(f"{a.rfc4514_attribute_name} = {a.value}" for a in ca.cert.subject)
+    openssl_default = ", ".join(
+        f"{a.rfc4514_attribute_name} = {a.value!s}" for a in ca.cert.subject
+    )
     code, out = gk(
         capsys,
         "certs",
