@@ -292,6 +292,15 @@ def test_principal_view_lists_every_tenant(admin: Admin) -> None:
     assert admin("GET", "/principals/corp:nobody").status == 404
 
 
+def test_an_item_too_large_for_dynamodb_is_422_not_500(admin: Admin) -> None:
+    version = admin.store.get_version()
+    big = admin("PUT", "/roles/big", body={"name": "big", "description": "x" * 400_000})
+    assert big.status == 422 and "too large to store" in big.body["error"]["message"]
+    huge = {"fingerprint": "ab" * 32, "reason": "x" * 400_000}
+    assert admin("POST", "/cert-revocations", body=huge).status == 422
+    assert admin.store.get_version() == version and admin.audit.events == []
+
+
 def test_malformed_json_is_400(admin: Admin) -> None:
     reply = admin("PUT", "/roles/x", body="{not json")
     assert reply.status in (400, 422) and reply.body["error"]["code"] == "validation_error"

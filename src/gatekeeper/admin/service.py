@@ -89,6 +89,9 @@ from gatekeeper.store.counters_admin import CountersAdminStore
 MAX_PAGE = 100
 TRANSACTION_ITEMS = 98
 """Items per transaction (DynamoDB allows 100; one slot is the version bump)."""
+MAX_DOC_BYTES = 350_000
+"""A stored document's ceiling: DynamoDB refuses items over 400 KB (keys and other attributes
+included), and every authorizer loads the whole configuration on each refresh."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,13 @@ class AdminService:
         self, changes: Sequence[Change], actor: Actor, *, expect_version: int | None = None
     ) -> int:
         """Write ``changes`` in one transaction, then emit one audit event per change."""
+        for c in changes:
+            size = len(c.after.encode()) if c.after is not None else 0
+            if size > MAX_DOC_BYTES:
+                raise Invalid(
+                    f"{c.resource_type} {c.resource_id!r} is too large to store "
+                    f"({size} bytes as JSON; at most {MAX_DOC_BYTES})"
+                )
         writes = [Write(c.key, c.after, c.before, c.kind) for c in changes]
         try:
             version = self.store.write(writes, expect_version=expect_version)
