@@ -31,7 +31,16 @@ from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
 _CHUNK: Final = 16_384
-_TLS: Final = ssl.create_default_context()
+_TLS: ssl.SSLContext | None = None
+"""Made on first use (:func:`_tls`): loading the CA bundle takes 30-60 ms, which a cold start
+that never fetches a key set (API-key callers, a warm token cache) should not pay."""
+
+
+def _tls() -> ssl.SSLContext:
+    global _TLS  # noqa: PLW0603 - one context per process, made lazily (two threads: harmless)
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
 
 
 class FetchError(Exception):
@@ -108,7 +117,9 @@ def _connection(
     via_host, via_port = (str(proxy.hostname), proxy.port or 8080) if proxy else (host, port)
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(via_host, via_port, timeout=timeout, context=_TLS)
+        connection = http.client.HTTPSConnection(
+            via_host, via_port, timeout=timeout, context=_tls()
+        )
         if proxy is not None:  # CONNECT host:port, then TLS with the issuer's host name
             connection.set_tunnel(host, port, headers=_proxy_auth(proxy))
     else:
