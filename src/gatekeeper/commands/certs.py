@@ -29,6 +29,7 @@ from gatekeeper.commands._admin import (
 
 if TYPE_CHECKING:
     from gatekeeper.admin.models import CertMappingView, CertRevocationView
+    from gatekeeper.identity.mtls import ClientCertificate
 
 MAPPING_COLUMNS = ("id", "match", "value", "principal_id", "tenant", "roles", "issuer_dn")
 REVOCATION_COLUMNS = ("id", "issuer_dn", "serial_number", "reason", "revoked_at")  # id: sha256-<fp>
@@ -107,13 +108,7 @@ def issuer_of(args: argparse.Namespace) -> str | None:
     """The issuer DN exactly as the authorizer compares it: the CA certificate's subject, or a
     typed DN checked to be RFC 4514 (OpenSSL's default ``CN = x, O = y`` would never match)."""
     if getattr(args, "issuer_cert", None) is not None:
-        from gatekeeper.errors import InvalidClientCertificate
-        from gatekeeper.identity.mtls import parse_certificate
-
-        try:
-            return parse_certificate(args.issuer_cert.read_text(encoding="utf-8")).subject_dn
-        except InvalidClientCertificate:
-            raise UsageError(f"{args.issuer_cert}: not a PEM certificate") from None
+        return certificate_in(args.issuer_cert).subject_dn
     return None if args.issuer_dn is None else dn_option("--issuer-dn", args.issuer_dn)
 
 
@@ -149,14 +144,13 @@ def _named(flag: str) -> Iterator[None]:
         raise UsageError(f"{flag}: {str(first['msg']).removeprefix('Value error, ')}") from None
 
 
-def fingerprint_of(path: Path) -> str:
-    """The SHA-256 fingerprint of the PEM certificate in ``path``, parsed as the authorizer does."""
+def certificate_in(path: Path) -> ClientCertificate:
+    """The PEM certificate in ``path``, parsed as the authorizer parses one."""
     from gatekeeper.errors import InvalidClientCertificate
     from gatekeeper.identity.mtls import parse_certificate
 
-    text = path.read_text(encoding="utf-8")
     try:
-        return parse_certificate(text).fingerprint
+        return parse_certificate(path.read_text(encoding="utf-8"))
     except InvalidClientCertificate:
         raise UsageError(f"{path}: not a PEM certificate") from None
 
@@ -176,7 +170,7 @@ def run_map(args: argparse.Namespace) -> int:
     from gatekeeper.identity.mtls import CertMapping
 
     if args.cert is not None:
-        match, value, flag = "fingerprint", fingerprint_of(args.cert), "--cert"
+        match, value, flag = "fingerprint", certificate_in(args.cert).fingerprint, "--cert"
     elif args.fingerprint is not None:
         match, value, flag = "fingerprint", args.fingerprint, "--fingerprint"
     elif args.san is not None:
@@ -234,7 +228,9 @@ def run_revoke(args: argparse.Namespace) -> int:
     if (args.serial is None) != (issuer is None):
         raise UsageError("--serial and --issuer-dn (or --issuer-cert) go together")
     if args.cert is not None:
-        revocation = CertRevocation(fingerprint=fingerprint_of(args.cert), reason=args.reason)
+        revocation = CertRevocation(
+            fingerprint=certificate_in(args.cert).fingerprint, reason=args.reason
+        )
     elif args.fingerprint is not None:
         with _named("--fingerprint"):
             revocation = CertRevocation(fingerprint=args.fingerprint, reason=args.reason)

@@ -86,22 +86,18 @@ def register(commands: Any) -> None:
 def read_public_key(path: Path) -> tuple[str, str]:
     """The PEM in ``path`` and the algorithm its key type signs with; a private key, or any
     other file, is refused by name and never echoed."""
-    from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from gatekeeper.identity.signatures import algorithm_of
 
     text = path.read_text(encoding="utf-8")
     if "PRIVATE KEY" in text:
         raise UsageError(f"{path}: holds a private key; register only its public half")
     try:
-        key = load_pem_public_key(text.encode())
+        algorithm = algorithm_of(text)
     except ValueError:
         raise UsageError(f"{path}: not a PEM public key") from None
-    if isinstance(key, Ed25519PublicKey):
-        return text, "ed25519"
-    if isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
-        return text, "ecdsa-p256-sha256"
-    raise UsageError(f"{path}: neither an Ed25519 nor an EC P-256 public key")
+    if algorithm is None:
+        raise UsageError(f"{path}: neither an Ed25519 nor an EC P-256 public key")
+    return text, algorithm
 
 
 def _row(view: SigningKeyView) -> list[object]:

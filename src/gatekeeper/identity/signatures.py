@@ -88,14 +88,24 @@ class SigningKeyRecord(BaseModel):
         return value
 
 
+def algorithm_of(public_key_pem: str) -> SigningAlgorithm | None:
+    """The algorithm a PEM public key signs with (Ed25519, EC P-256), or None for any other key.
+    Raises ``ValueError`` if the text is not a PEM public key."""
+    key = load_pem_public_key(public_key_pem.encode())
+    if isinstance(key, Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
+        return "ecdsa-p256-sha256"
+    return None
+
+
 def key_algorithm_problem(record: SigningKeyRecord) -> str | None:
     """Why ``public_key`` cannot verify ``algorithm`` signatures (checked when a key is
     registered: a P-256 key filed as ``ed25519`` would refuse every request it signs)."""
-    key = load_pem_public_key(record.public_key.encode())
-    if record.algorithm == "ed25519":
-        return None if isinstance(key, Ed25519PublicKey) else "ed25519 needs an Ed25519 key"
-    if isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
+    if algorithm_of(record.public_key) == record.algorithm:
         return None
+    if record.algorithm == "ed25519":
+        return "ed25519 needs an Ed25519 key"
     return "ecdsa-p256-sha256 needs an EC key on the P-256 curve"
 
 
