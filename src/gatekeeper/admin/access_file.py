@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gatekeeper.identity.mtls import CertMapping, canonical_dn
+from gatekeeper.identity.mtls import CertMapping, dn_fields, dn_problem
 from gatekeeper.rate_limit.rules import LimitRule
 from gatekeeper.rbac.model import (
     ApiRoutes,
@@ -72,9 +72,9 @@ class AccessFile(BaseModel):
         _unique("limits", (r.rule_id for r in self.limits or ()))
         _unique("cert_mappings", ((m.match, m.value) for m in self.cert_mappings or ()))
         for m in self.cert_mappings or ():
-            for dn in (m.issuer_dn, m.value if m.match == "subject_dn" else None):
-                if dn is not None and canonical_dn(dn) != dn:
-                    raise ValueError(f"cert_mappings: write {dn!r} as {canonical_dn(dn)!r}")
+            for dn in dn_fields(m).values():
+                if (problem := dn_problem(dn)) is not None:
+                    raise ValueError(f"cert_mappings: {dn!r}: {problem}")
         if self.roles is not None:
             known = set(self.roles)
             refs = [

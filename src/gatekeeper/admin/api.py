@@ -41,7 +41,7 @@ from gatekeeper.admin.models import (
     UsageReset,
     UsageView,
 )
-from gatekeeper.admin.service import AdminService, cert_mapping_id, mapping_id
+from gatekeeper.admin.service import AdminService, cert_mapping_view, mapping_id
 from gatekeeper.identity.mtls import CertMapping, CertRevocation
 from gatekeeper.identity.signatures import SigningKeyRecord
 from gatekeeper.rate_limit.rules import LimitRule
@@ -371,8 +371,7 @@ def build_app(  # noqa: PLR0915 - one nested function per route
     @app.post("/cert-mappings", tags=["certificates"], responses=_r(CertMappingView, 201))
     def create_cert_mapping(mapping: CertMapping) -> Response[CertMappingView]:
         stored = service().create_cert_mapping(mapping, actor=actor())
-        view = CertMappingView(id=cert_mapping_id(mapping), **mapping.model_dump())
-        return _json(201, view, stored.etag)
+        return _json(201, cert_mapping_view(mapping), stored.etag)
 
     @app.get(
         "/cert-mappings/<mapping_id>", tags=["certificates"], responses=_r(CertMappingView, 200)
@@ -388,7 +387,7 @@ def build_app(  # noqa: PLR0915 - one nested function per route
         mapping_id: str, mapping: CertMapping, if_match: IfMatch = None
     ) -> Response[CertMappingView]:
         stored = service().put_cert_mapping(mapping_id, mapping, if_match=if_match, actor=actor())
-        return _json(200, CertMappingView(id=mapping_id, **mapping.model_dump()), stored.etag)
+        return _json(200, cert_mapping_view(mapping), stored.etag)
 
     @app.delete("/cert-mappings/<mapping_id>", tags=["certificates"], responses=_r(None, 204))
     def delete_cert_mapping(mapping_id: str, if_match: IfMatch = None) -> Response[None]:

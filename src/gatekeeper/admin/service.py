@@ -58,7 +58,7 @@ from gatekeeper.admin.models import (
 from gatekeeper.admin.settings import check_key_prefix
 from gatekeeper.clock import Clock, system_clock
 from gatekeeper.identity.api_keys import ApiKeyRecord, generate_key
-from gatekeeper.identity.mtls import CertMapping, CertRevocation, canonical_dn
+from gatekeeper.identity.mtls import CertMapping, CertRevocation, dn_fields, dn_problem
 from gatekeeper.identity.signatures import (
     SigningKeyRecord,
     key_algorithm_problem,
@@ -637,13 +637,13 @@ class AdminService:
         docs, nxt = self._list(
             limit=limit, cursor=cursor, pk=tables.RBAC_PK, sk_prefix=tables.CERTMAP_PREFIX
         )
-        items = [_cert_mapping_view(CertMapping.model_validate_json(d.doc)) for d in docs]
+        items = [cert_mapping_view(CertMapping.model_validate_json(d.doc)) for d in docs]
         return Page[CertMappingView](items=items, next_cursor=nxt)
 
     def get_cert_mapping(self, mid: str) -> tuple[CertMappingView, str]:
         key = tables.cert_mapping_key(_id_key(mid, _CERT_MAPPING_ID, "certificate mapping"))
         found = self._get(key, f"certificate mapping {mid!r}")
-        return _cert_mapping_view(CertMapping.model_validate_json(found.doc)), found.etag
+        return cert_mapping_view(CertMapping.model_validate_json(found.doc)), found.etag
 
     def create_cert_mapping(self, mapping: CertMapping, *, actor: Actor) -> StoredDoc:
         """A new rule; one rule per match and value (another issuer's needs its own value)."""
@@ -1084,21 +1084,12 @@ def check_dns(item: CertMapping | CertRevocation) -> None:
     """Every DN of a rule or revocation in the form the authorizer compares (a DN in another
     form would silently never match: a rule that maps nothing, a revocation that revokes
     nothing)."""
-    fields = {"issuer_dn": item.issuer_dn}
-    if isinstance(item, CertMapping) and item.match == "subject_dn":
-        fields["value"] = item.value
-    for field, dn in fields.items():
-        if dn is None:
-            continue
-        try:
-            canonical = canonical_dn(dn)
-        except ValueError as exc:
-            raise Invalid(f"{field}: {exc}", field=field) from None
-        if canonical != dn:
-            raise Invalid(f"{field}: write it as {canonical!r}", field=field)
+    for field, dn in dn_fields(item).items():
+        if (problem := dn_problem(dn)) is not None:
+            raise Invalid(f"{field}: {problem}", field=field)
 
 
-def _cert_mapping_view(mapping: CertMapping) -> CertMappingView:
+def cert_mapping_view(mapping: CertMapping) -> CertMappingView:
     return CertMappingView(id=cert_mapping_id(mapping), **mapping.model_dump())
 
 

@@ -166,7 +166,7 @@ def _revocation_row(view: CertRevocationView) -> list[object]:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from gatekeeper.admin.service import cert_mapping_id
+    from gatekeeper.admin.service import cert_mapping_id, cert_mapping_view
     from gatekeeper.identity.mtls import CertMapping
 
     if args.cert is not None:
@@ -196,7 +196,7 @@ def run_map(args: argparse.Namespace) -> int:
         service.put_cert_mapping(mid, rule, if_match=etag, actor=actor_of(args))
     else:
         service.create_cert_mapping(rule, actor=actor_of(args))
-    view, _ = service.get_cert_mapping(mid)
+    view = cert_mapping_view(rule)  # what was stored: no need to read it back
     if args.json:
         print_json(view.model_dump(mode="json"))
     else:

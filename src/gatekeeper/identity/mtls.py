@@ -61,6 +61,15 @@ def canonical_dn(dn: str) -> str:
         ) from None
 
 
+def dn_problem(dn: str) -> str | None:
+    """Why the authorizer would never match ``dn`` as written (None: it is canonical)."""
+    try:
+        canonical = canonical_dn(dn)
+    except ValueError as exc:
+        return str(exc)
+    return None if canonical == dn else f"write it as {canonical!r}"
+
+
 class CertMapping(BaseModel):
     """A rule mapping client certificates to a principal (stored in the config table).
 
@@ -269,3 +278,11 @@ def check_binding(principal: Principal, cert: ClientCertificate | None) -> None:
         raise CertificateBindingMismatch("token is bound to a client certificate; none presented")
     if not hmac.compare_digest(bound.encode(), cert.thumbprint.encode()):
         raise CertificateBindingMismatch("token is bound to another client certificate")
+
+
+def dn_fields(item: CertMapping | CertRevocation) -> dict[str, str]:
+    """The DNs a rule or revocation holds, by field: each is compared as written."""
+    fields = {"issuer_dn": item.issuer_dn} if item.issuer_dn is not None else {}
+    if isinstance(item, CertMapping) and item.match == "subject_dn":
+        fields["value"] = item.value
+    return fields
